@@ -1,0 +1,127 @@
+/**
+ * Control API wire protocol: newline-delimited JSON over a Unix stream socket.
+ *
+ * Each request is one JSON object on one line: `{"id": 1, "op": "add-service", ...}`. The daemon answers
+ * each request with one line: `{"id": 1, "ok": true, "result": ...}` or
+ * `{"id": 1, "ok": false, "error": {"code": "ESRCH_SERVICE", "message": "No such service"}}`.
+ * Requests are answered in order. A line longer than MAX_REQUEST_BYTES, or one that is not a JSON object
+ * with a known `op`, gets an error reply and changes nothing. Fields absent from an edit mean "unchanged"
+ * (the CLI fills in ipvsadm's defaults itself; API users get true in-place partial edits).
+ */
+import type { FwdMethod, ProtoName, ServiceKey } from '../types.js';
+import type { LbErrorCode } from '../errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** A virtual service as given by a user (add/edit). */
+export interface ServiceSpec extends ServiceKey {
+  /** Scheduler name as ipvsadm spells it; default wlc on add, unchanged on edit. */
+  scheduler?: string;
+  /** Scheduler flags (-b), e.g. ['sh-fallback','sh-port']. */
+  schedFlags?: string[];
+  /** Persistence timeout in seconds (-p); 0 = not persistent. */
+  persistent?: number;
+  /** Persistence netmask (-M), dotted quad. */
+  netmask?: string;
+}
+
+/** A real server as given by a user (add/edit). */
+export interface RealSpec {
+  rip: string;
+  /** Real port; defaults to the service port. Forced to the service port for dr/tun. */
+  rport?: number;
+  method?: FwdMethod;
+  weight?: number;
+  /** Upper connection threshold (-x); 0 = none. */
+  uthreshold?: number;
+  /** Lower connection threshold (-y); 0 = none. */
+  lthreshold?: number;
+}
+
+export type Request =
+  | { id?: number; op: 'ping' }
+  | { id?: number; op: 'add-service'; service: ServiceSpec }
+  | { id?: number; op: 'edit-service'; service: ServiceSpec }
+  | { id?: number; op: 'del-service'; service: ServiceKey }
+  | { id?: number; op: 'add-real'; service: ServiceKey; real: RealSpec }
+  | { id?: number; op: 'edit-real'; service: ServiceKey; real: RealSpec }
+  | { id?: number; op: 'del-real'; service: ServiceKey; real: { rip: string; rport?: number } }
+  | { id?: number; op: 'clear' }
+  | { id?: number; op: 'list'; service?: ServiceKey }
+  | { id?: number; op: 'zero'; service?: ServiceKey }
+  | { id?: number; op: 'status' };
+
+export type Op = Request['op'];
+export const OPS: readonly Op[] = [
+  'ping', 'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'list', 'zero', 'status',
+];
+
+/** Counters as ipvsadm --stats shows them, plus the 2-second rate estimates (--rate). */
+export interface StatsInfo {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+
+export interface RealInfo {
+  rip: string;
+  rport: number;
+  method: FwdMethod;
+  weight: number;
+  uthreshold: number;
+  lthreshold: number;
+  active: number;
+  inactive: number;
+  persist: number;
+  stats: StatsInfo;
+}
+
+export interface ServiceInfo {
+  proto: ProtoName;
+  vip: string;
+  vport: number;
+  scheduler: string;
+  schedFlags: string[];
+  /** 0 when not persistent. */
+  persistent: number;
+  netmask: string;
+  stats: StatsInfo;
+  /** Sorted by (address, port) as ipvsadm displays them. */
+  reals: RealInfo[];
+}
+
+export interface ListResult {
+  /** Connection hash size printed in the banner. */
+  connTabSize: number;
+  /** Sorted as ipvsadm sorts them (protocol, address, port). */
+  services: ServiceInfo[];
+}
+
+export interface WorkerStatus {
+  id: number;
+  appliedVersion: number;
+  alive: boolean;
+  restarts: number;
+  conns: number;
+  drops: Record<string, number>;
+  counters: Record<string, number>;
+}
+
+export interface StatusResult {
+  pid: number;
+  version: number;
+  uptimeSec: number;
+  workers: WorkerStatus[];
+  drops: Record<string, number>;
+}
+
+export type Reply =
+  | { id?: number; ok: true; result: unknown }
+  | { id?: number; ok: false; error: { code: LbErrorCode; message: string } };

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Files run one at a time: the e2e suites build network namespaces and TAP devices and must never overlap,
+// and the machine has two cores. Unit files are fast enough that this costs little.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    fileParallelism: false,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    reporters: ['default'],
+  },
+});
