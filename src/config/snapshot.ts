@@ -1,0 +1,89 @@
+/**
+ * The immutable, versioned configuration a worker runs with. Built by the control thread from validated
+ * state (src/control/state.ts), checked before it is sent, and applied by every worker between two batches.
+ * Everything is numeric: addresses are unsigned 32-bit host-order numbers, methods are FwdCode values,
+ * scheduler tables are prebuilt Int32Arrays. Slots are global ids that stay stable across versions while a
+ * service or real exists (counters and connections refer to them).
+ */
+import type { FwdCode } from '../types.js';
+
+export interface SnapshotReal {
+  slot: number;
+  addr: number;
+  port: number;
+  fwd: FwdCode;
+  weight: number;
+  lastWeight: number;
+  uthreshold: number;
+  lthreshold: number;
+}
+
+export interface SnapshotService {
+  slot: number;
+  /** IP protocol number (6 or 17). */
+  proto: number;
+  vaddr: number;
+  vport: number;
+  scheduler: string;
+  schedFlags: number;
+  /** Persistence timeout in seconds, 0 = none. */
+  persistent: number;
+  /** Persistence netmask as an unsigned 32-bit number. */
+  netmask: number;
+  /** Reals in IPVS list order (most recently added first). */
+  reals: SnapshotReal[];
+  /** Table from Scheduler.buildTable, or null. */
+  table: Int32Array | null;
+}
+
+/** The director's L2/L3 identity on its TAP segment. */
+export interface NetConfig {
+  /** Director MAC (all workers answer ARP with it). */
+  mac: string;
+  /** Addresses owned by the director besides the VIPs, with their connected prefixes. */
+  addrs: { addr: number; prefix: number }[];
+  /** Default gateway for destinations outside the connected prefixes, 0 = none. */
+  gateway: number;
+  /** Verify TCP/UDP checksums of received segments (drop and count bad ones). */
+  verifyL4: boolean;
+}
+
+export interface Snapshot {
+  version: number;
+  net: NetConfig;
+  services: SnapshotService[];
+  /** Timeout per conn state in ms, indexed by TcpState, with UDP at index UDP_STATE. */
+  timeoutsMs: number[];
+}
+
+/**
+ * Checks the invariants a worker relies on, so a bad snapshot is refused on the control thread and never
+ * broadcast. Returns null or a description of the first violation.
+ */
+export function checkSnapshot(s: Snapshot, maxServices: number, maxReals: number): string | null {
+  const svcSlots = new Set<number>();
+  const realSlots = new Set<number>();
+  const keys = new Set<string>();
+  for (const svc of s.services) {
+    if (!Number.isInteger(svc.slot) || svc.slot < 0 || svc.slot >= maxServices) return `service slot ${svc.slot} out of range`;
+    if (svcSlots.has(svc.slot)) return `service slot ${svc.slot} used twice`;
+    svcSlots.add(svc.slot);
+    const key = `${svc.proto}/${svc.vaddr}/${svc.vport}`;
+    if (keys.has(key)) return `service ${key} defined twice`;
+    keys.add(key);
+    if (svc.proto !== 6 && svc.proto !== 17) return `service ${key}: protocol ${svc.proto}`;
+    for (const r of svc.reals) {
+      if (!Number.isInteger(r.slot) || r.slot < 0 || r.slot >= maxReals) return `real slot ${r.slot} out of range`;
+      if (realSlots.has(r.slot)) return `real slot ${r.slot} used twice`;
+      realSlots.add(r.slot);
+      if (r.weight < 0 || r.weight > 65535) return `real ${r.slot}: weight ${r.weight}`;
+    }
+    if (svc.table) {
+      for (let i = 0; i < svc.table.length; i++) {
+        const v = svc.table[i]!;
+        if (v < -1 || v >= svc.reals.length) return `service ${key}: table entry ${i} = ${v}`;
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,244 @@
+/**
+ * The control thread: owns the service table, validates each request completely before anything changes,
+ * publishes a new immutable snapshot version to every worker after each change (and waits until all live
+ * workers applied it, so a tapvsadm command returns once the dataplane runs the new config), aggregates the
+ * workers' counters for listings, and runs the 2-second rate estimator.
+ *
+ * Requests go through one command table (op → handler); the socket server and tests call `handle()`.
+ */
+import { IPVS_CONN_TAB_SIZE, MAX_REALS, MAX_SERVICES } from '../defaults.js';
+import { checkSnapshot, type NetConfig, type Snapshot } from '../config/snapshot.js';
+import { LbError, invalid } from '../errors.js';
+import { formatIPv4 } from '../util/addr.js';
+import { D, DROP_REASONS, COUNTERS, C, H_CONNS, REAL_BASE, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
+import type { FromWorker } from '../worker/messages.js';
+import { ESTIMATOR_INTERVAL_MS, RateEstimator } from './estimator.js';
+import { OPS, type ListResult, type Reply, type Request, type ServiceInfo, type StatsInfo, type StatusResult } from './protocol.js';
+import { ServiceTable, type ServiceState } from './state.js';
+import type { WorkerHandle } from './workers.js';
+import type { ServiceKey } from '../types.js';
+
+const APPLY_TIMEOUT_MS = 3000;
+
+type Handler = (c: Control, req: any) => unknown;
+
+/** op → handler. Mutating handlers return after the new snapshot is live in every worker. */
+const COMMANDS: Record<Request['op'], Handler> = {
+  ping: () => ({ pong: true }),
+  'add-service': (c, r) => c.mutate(() => c.resetSlots(c.table.addService(r.service).slot, null)),
+  'edit-service': (c, r) => c.mutate(() => c.table.editService(r.service)),
+  'del-service': (c, r) => c.mutate(() => c.table.delService(r.service)),
+  'add-real': (c, r) => c.mutate(() => c.resetSlots(null, c.table.addReal(r.service, r.real).slot)),
+  'edit-real': (c, r) => c.mutate(() => c.table.editReal(r.service, r.real)),
+  'del-real': (c, r) => c.mutate(() => c.table.delReal(r.service, r.real)),
+  clear: (c) => c.mutate(() => c.table.clear()),
+  list: (c, r) => c.list(r.service),
+  zero: (c, r) => c.zero(r.service),
+  status: (c) => c.status(),
+};
+
+export class Control {
+  readonly table: ServiceTable;
+  workers: WorkerHandle[] = [];
+  private current: Snapshot;
+  private readonly waiters: { version: number; resolve: () => void }[] = [];
+  /** Baselines subtracted from the workers' monotonic counters (-Z), per svc/real slot. */
+  private readonly svcBase = new Float64Array(MAX_SERVICES * STAT_FIELDS);
+  private readonly realBase = new Float64Array(MAX_REALS * STAT_FIELDS);
+  private readonly svcEst = new RateEstimator(MAX_SERVICES);
+  private readonly realEst = new RateEstimator(MAX_REALS);
+  private estTimer: NodeJS.Timeout | null = null;
+  private readonly started = Date.now();
+
+  constructor(private readonly net: NetConfig) {
+    this.table = new ServiceTable((slot) => this.realSlotInUse(slot));
+    this.current = this.table.snapshot(net);
+  }
+
+  /** The snapshot workers should run now (also given to a restarted worker). */
+  snapshot(): Snapshot {
+    return this.current;
+  }
+
+  attach(workers: WorkerHandle[]): void {
+    this.workers = workers;
+  }
+
+  startEstimator(): void {
+    this.estTimer = setInterval(() => this.estimate(), ESTIMATOR_INTERVAL_MS);
+    this.estTimer.unref();
+  }
+
+  stopEstimator(): void {
+    if (this.estTimer) clearInterval(this.estTimer);
+  }
+
+  /** Worker → control messages. */
+  onWorkerMessage(m: FromWorker): void {
+    if (m.type === 'applied') this.settle();
+  }
+
+  /** Handles one request object (already JSON-parsed, not yet trusted). Never throws. */
+  async handle(req: unknown): Promise<Reply> {
+    const id = typeof (req as { id?: unknown })?.id === 'number' ? (req as { id: number }).id : undefined;
+    try {
+      if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new LbError('EBADREQ', 'request must be a JSON object');
+      const op = (req as { op?: unknown }).op;
+      if (typeof op !== 'string' || !(OPS as readonly string[]).includes(op)) {
+        throw new LbError('EBADREQ', `unknown op ${JSON.stringify(op)}; expected one of ${OPS.join(', ')}`);
+      }
+      const result = await COMMANDS[op as Request['op']](this, req);
+      return { id, ok: true, result: result ?? null };
+    } catch (err) {
+      if (err instanceof LbError) return { id, ok: false, error: { code: err.code, message: err.message } };
+      return { id, ok: false, error: { code: 'EIO', message: `internal error: ${(err as Error).message}` } };
+    }
+  }
+
+  /** Runs a state change, publishes it, and waits until every live worker applied it. */
+  async mutate(change: () => unknown): Promise<null> {
+    change();
+    await this.publish();
+    return null;
+  }
+
+  /** Compiles, checks and broadcasts the current state as a new version. */
+  async publish(): Promise<void> {
+    const snap = this.table.snapshot(this.net);
+    const bad = checkSnapshot(snap, MAX_SERVICES, MAX_REALS);
+    if (bad) throw new LbError('EIO', `refusing to publish an inconsistent snapshot: ${bad}`);
+    this.current = snap;
+    const done = new Promise<void>((resolve) => this.waiters.push({ version: snap.version, resolve }));
+    for (const w of this.workers) if (w.alive) w.send({ type: 'snapshot', snapshot: snap });
+    this.settle();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, APPLY_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private settle(): void {
+    const live = this.workers.filter((w) => w.alive);
+    const applied = live.length === 0 ? Infinity : Math.min(...live.map((w) => w.appliedVersion()));
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i]!.version <= applied) this.waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+
+  private realSlotInUse(slot: number): boolean {
+    return this.workers.some((w) => w.stats.active[slot]! + w.stats.inactive[slot]! > 0);
+  }
+
+  private sum(base: number, slot: number, out: Float64Array): void {
+    out.fill(0);
+    for (const w of this.workers) {
+      const o = base + slot * STAT_FIELDS;
+      for (let f = 0; f < STAT_FIELDS; f++) out[f]! += w.stats.f64[o + f]!;
+    }
+  }
+
+  private totals(kind: 'svc' | 'real', slot: number): Float64Array {
+    const out = new Float64Array(STAT_FIELDS);
+    this.sum(kind === 'svc' ? SVC_BASE : REAL_BASE, slot, out);
+    const b = kind === 'svc' ? this.svcBase : this.realBase;
+    for (let f = 0; f < STAT_FIELDS; f++) out[f] = out[f]! - b[slot * STAT_FIELDS + f]!;
+    return out;
+  }
+
+  private estimate(): void {
+    for (const s of this.table.list()) {
+      this.svcEst.sample(s.slot, this.totals('svc', s.slot));
+      for (const r of s.reals) this.realEst.sample(r.slot, this.totals('real', r.slot));
+    }
+  }
+
+  private statsInfo(kind: 'svc' | 'real', slot: number): StatsInfo {
+    const t = this.totals(kind, slot);
+    const [cps, inpps, outpps, inbps, outbps] = (kind === 'svc' ? this.svcEst : this.realEst).rates(slot);
+    return { conns: t[0]!, inpkts: t[1]!, outpkts: t[2]!, inbytes: t[3]!, outbytes: t[4]!, cps, inpps, outpps, inbps, outbps };
+  }
+
+  private serviceInfo(s: ServiceState): ServiceInfo {
+    const reals = [...s.reals]
+      .sort((a, b) => a.addr - b.addr || a.port - b.port)
+      .map((r) => {
+        let active = 0;
+        let inactive = 0;
+        for (const w of this.workers) {
+          active += w.stats.active[r.slot]!;
+          inactive += w.stats.inactive[r.slot]!;
+        }
+        return {
+          rip: formatIPv4(r.addr), rport: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold,
+          lthreshold: r.lthreshold, active, inactive, persist: 0, stats: this.statsInfo('real', r.slot),
+        };
+      });
+    return {
+      proto: s.proto, vip: formatIPv4(s.addr), vport: s.port, scheduler: s.scheduler, schedFlags: s.schedFlagNames,
+      persistent: s.persistent, netmask: formatIPv4(s.netmask), stats: this.statsInfo('svc', s.slot), reals,
+    };
+  }
+
+  private pick(key: ServiceKey | undefined): ServiceState[] {
+    if (key === undefined) return this.table.list();
+    const s = this.table.find(key);
+    if (!s) throw new LbError('ESRCH_SERVICE', 'No such service');
+    return [s];
+  }
+
+  list(key?: ServiceKey): ListResult {
+    const services = this.pick(key)
+      .sort((a, b) => (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.addr - b.addr || a.port - b.port)
+      .map((s) => this.serviceInfo(s));
+    return { connTabSize: IPVS_CONN_TAB_SIZE, services };
+  }
+
+  zero(key?: ServiceKey): null {
+    if (key !== undefined && (key === null || typeof key !== 'object')) throw invalid('service must be an object');
+    for (const s of this.pick(key)) {
+      const t = new Float64Array(STAT_FIELDS);
+      this.sum(SVC_BASE, s.slot, t);
+      this.svcBase.set(t, s.slot * STAT_FIELDS);
+      this.svcEst.reset(s.slot, new Float64Array(STAT_FIELDS));
+      for (const r of s.reals) {
+        this.sum(REAL_BASE, r.slot, t);
+        this.realBase.set(t, r.slot * STAT_FIELDS);
+        this.realEst.reset(r.slot, new Float64Array(STAT_FIELDS));
+      }
+    }
+    return null;
+  }
+
+  /** Restarts stats of a newly allocated slot from zero (slots are reused after deletion). */
+  resetSlots(svcSlot: number | null, realSlot: number | null): void {
+    const t = new Float64Array(STAT_FIELDS);
+    if (svcSlot !== null) {
+      this.sum(SVC_BASE, svcSlot, t);
+      this.svcBase.set(t, svcSlot * STAT_FIELDS);
+      this.svcEst.reset(svcSlot, new Float64Array(STAT_FIELDS));
+    }
+    if (realSlot !== null) {
+      this.sum(REAL_BASE, realSlot, t);
+      this.realBase.set(t, realSlot * STAT_FIELDS);
+      this.realEst.reset(realSlot, new Float64Array(STAT_FIELDS));
+    }
+  }
+
+  status(): StatusResult {
+    const drops: Record<string, number> = {};
+    for (const d of DROP_REASONS) drops[d] = 0;
+    const workers = this.workers.map((w) => {
+      const wd: Record<string, number> = {};
+      for (const d of DROP_REASONS) {
+        wd[d] = w.stats.f64[D[d]]!;
+        drops[d]! += wd[d]!;
+      }
+      const counters: Record<string, number> = {};
+      for (const k of COUNTERS) counters[k] = w.stats.f64[C[k]]!;
+      return {
+        id: w.id, appliedVersion: w.appliedVersion(), alive: w.alive, restarts: w.restarts,
+        conns: w.stats.f64[H_CONNS]!, drops: wd, counters,
+      };
+    });
+    return { pid: process.pid, version: this.current.version, uptimeSec: Math.floor((Date.now() - this.started) / 1000), workers, drops };
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The control thread's service table: the single source of truth for configuration. Every change is validated
+ * completely here before anything is modified (all-or-nothing), and the result is compiled into an immutable
+ * Snapshot for the workers. Errors carry ipvsadm's codes and texts (errors.ts).
+ *
+ * Reals keep IPVS list order: a newly added real goes to the head, so schedulers break ties the way IPVS does;
+ * listings sort by address for display, as ipvsadm does.
+ * Slots (stable numeric ids for counters and conns) are allocated from free lists; a real's slot is reused only
+ * once no worker holds a connection on it any more (the `inUse` callback reads the workers' counters).
+ */
+import { DEFAULT_SCHEDULER, DEFAULT_TIMEOUTS, DEFAULT_WEIGHT, MAX_REALS, MAX_SERVICES, MAX_WEIGHT } from '../defaults.js';
+import type { NetConfig, Snapshot, SnapshotReal, SnapshotService } from '../config/snapshot.js';
+import {
+  LbError, destExists, invalid, noSuchDest, noSuchService, serviceExists, serviceNotDefined, unknownScheduler,
+} from '../errors.js';
+import { fwdImplemented } from '../forward/index.js';
+import { getScheduler, parseSchedFlags } from '../sched/registry.js';
+import { FWD_CODES, protoFromName, type FwdMethod, type ProtoName, type ServiceKey } from '../types.js';
+import { formatIPv4, parseIPv4 } from '../util/addr.js';
+import type { RealSpec, ServiceSpec } from './protocol.js';
+import { STATE_NAMES, UDP_STATE } from '../worker/tcp-state.js';
+
+export interface RealState {
+  slot: number;
+  addr: number;
+  port: number;
+  method: FwdMethod;
+  weight: number;
+  lastWeight: number;
+  uthreshold: number;
+  lthreshold: number;
+}
+
+export interface ServiceState {
+  slot: number;
+  proto: ProtoName;
+  addr: number;
+  port: number;
+  scheduler: string;
+  schedFlagNames: string[];
+  schedFlags: number;
+  persistent: number;
+  netmask: number;
+  /** IPVS list order: newest first. */
+  reals: RealState[];
+}
+
+const realKey = (addr: number, port: number) => `${addr}:${port}`;
+const svcKey = (proto: ProtoName, addr: number, port: number) => `${proto}/${addr}:${port}`;
+
+function checkInt(v: unknown, name: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalid(`${name} must be an integer in ${min}..${max}`);
+  }
+  return v;
+}
+
+function checkAddr(v: unknown, name: string): number {
+  const a = typeof v === 'string' ? parseIPv4(v) : -1;
+  if (a < 0) throw invalid(`${name} must be an IPv4 address (a.b.c.d), got ${JSON.stringify(v)}`);
+  if (a === 0 || a >>> 28 === 14 || a === 0xffffffff) throw invalid(`${name} ${v} is not a unicast address`);
+  return a;
+}
+
+class SlotPool {
+  private free: number[];
+  constructor(size: number) {
+    this.free = Array.from({ length: size }, (_, i) => size - 1 - i);
+  }
+  take(usable: (slot: number) => boolean = () => true): number {
+    for (let k = this.free.length - 1; k >= 0; k--) {
+      const s = this.free[k]!;
+      if (usable(s)) {
+        this.free.splice(k, 1);
+        return s;
+      }
+    }
+    throw new LbError('EINVAL', 'too many services or real servers (slot table full)');
+  }
+  give(slot: number): void {
+    this.free.unshift(slot);
+  }
+}
+
+export class ServiceTable {
+  private services = new Map<string, ServiceState>();
+  private readonly svcSlots = new SlotPool(MAX_SERVICES);
+  private readonly realSlots = new SlotPool(MAX_REALS);
+  /** Timeouts in seconds per conn state (index TcpState, UDP at UDP_STATE). */
+  readonly timeouts: number[];
+  version = 0;
+
+  constructor(private readonly realSlotInUse: (slot: number) => boolean = () => false) {
+    this.timeouts = new Array<number>(UDP_STATE + 1).fill(0);
+    for (const [name, v] of Object.entries(DEFAULT_TIMEOUTS)) {
+      const i = (STATE_NAMES as readonly string[]).indexOf(name);
+      if (i >= 0) this.timeouts[i] = v;
+    }
+  }
+
+  list(): ServiceState[] {
+    return [...this.services.values()];
+  }
+
+  find(key: ServiceKey): ServiceState | undefined {
+    const addr = parseIPv4(key.vip);
+    return this.services.get(svcKey(key.proto, addr, key.vport));
+  }
+
+  addService(spec: ServiceSpec): ServiceState {
+    const v = this.validateService(spec, undefined);
+    if (this.services.has(svcKey(v.proto, v.addr, v.port))) throw serviceExists();
+    const svc: ServiceState = { ...v, slot: this.svcSlots.take(), reals: [] };
+    this.services.set(svcKey(svc.proto, svc.addr, svc.port), svc);
+    return svc;
+  }
+
+  editService(spec: ServiceSpec): ServiceState {
+    const svc = this.mustFind(spec, noSuchService);
+    const v = this.validateService(spec, svc);
+    Object.assign(svc, v);
+    return svc;
+  }
+
+  delService(key: ServiceKey): ServiceState {
+    const svc = this.mustFind(key, noSuchService);
+    this.services.delete(svcKey(svc.proto, svc.addr, svc.port));
+    this.svcSlots.give(svc.slot);
+    for (const r of svc.reals) this.realSlots.give(r.slot);
+    return svc;
+  }
+
+  addReal(key: ServiceKey, spec: RealSpec): RealState {
+    const svc = this.mustFind(key, serviceNotDefined);
+    const v = this.validateReal(svc, spec, undefined);
+    if (svc.reals.some((r) => r.addr === v.addr && r.port === v.port)) throw destExists();
+    const real: RealState = { ...v, slot: this.realSlots.take((s) => !this.realSlotInUse(s)) };
+    svc.reals.unshift(real);
+    return real;
+  }
+
+  editReal(key: ServiceKey, spec: RealSpec): RealState {
+    const svc = this.mustFind(key, serviceNotDefined);
+    const real = this.findReal(svc, spec);
+    const v = this.validateReal(svc, spec, real);
+    Object.assign(real, v);
+    return real;
+  }
+
+  delReal(key: ServiceKey, spec: { rip: string; rport?: number }): RealState {
+    const svc = this.mustFind(key, serviceNotDefined);
+    const real = this.findReal(svc, spec);
+    svc.reals.splice(svc.reals.indexOf(real), 1);
+    this.realSlots.give(real.slot);
+    return real;
+  }
+
+  clear(): void {
+    for (const svc of this.services.values()) this.delService({ proto: svc.proto, vip: formatIPv4(svc.addr), vport: svc.port });
+  }
+
+  /** Compiles the current state into the next snapshot version. */
+  snapshot(net: NetConfig): Snapshot {
+    this.version++;
+    const services: SnapshotService[] = this.list().map((s) => {
+      const reals: SnapshotReal[] = s.reals.map((r) => ({
+        slot: r.slot, addr: r.addr, port: r.port, fwd: FWD_CODES[r.method], weight: r.weight,
+        lastWeight: r.lastWeight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
+      }));
+      const sched = getScheduler(s.scheduler)!;
+      const table = sched.buildTable
+        ? sched.buildTable(s.reals.map((r) => ({ addr: r.addr, port: r.port, weight: r.weight, lastWeight: r.lastWeight })), s.schedFlags)
+        : null;
+      return {
+        slot: s.slot, proto: protoFromName(s.proto), vaddr: s.addr, vport: s.port, scheduler: s.scheduler,
+        schedFlags: s.schedFlags, persistent: s.persistent, netmask: s.netmask, reals, table,
+      };
+    });
+    return { version: this.version, net, services, timeoutsMs: this.timeouts.map((t) => t * 1000) };
+  }
+
+  private mustFind(key: ServiceKey, notFound: () => LbError): ServiceState {
+    if (key === null || typeof key !== 'object') throw invalid('service must be an object {proto, vip, vport}');
+    if (key.proto !== 'tcp' && key.proto !== 'udp') throw invalid('service.proto must be "tcp" or "udp"');
+    const addr = checkAddr(key.vip, 'service.vip');
+    const port = checkInt(key.vport, 'service.vport', 0, 65535);
+    const svc = this.services.get(svcKey(key.proto, addr, port));
+    if (!svc) throw notFound();
+    return svc;
+  }
+
+  private findReal(svc: ServiceState, spec: { rip: string; rport?: number }): RealState {
+    if (spec === null || typeof spec !== 'object') throw invalid('real must be an object {rip, rport?}');
+    const addr = checkAddr(spec.rip, 'real.rip');
+    const port = spec.rport === undefined ? svc.port : checkInt(spec.rport, 'real.rport', 0, 65535);
+    const real = svc.reals.find((r) => r.addr === addr && r.port === port) ??
+      // DR/TUN reals are stored with the service port whatever port was given (as ipvsadm forces it).
+      svc.reals.find((r) => r.addr === addr && (r.method === 'dr' || r.method === 'tun'));
+    if (!real) throw noSuchDest();
+    return real;
+  }
+
+  private validateService(spec: ServiceSpec, cur: ServiceState | undefined) {
+    if (spec === null || typeof spec !== 'object') throw invalid('service must be an object');
+    if (spec.proto !== 'tcp' && spec.proto !== 'udp') throw invalid('service.proto must be "tcp" or "udp"');
+    const addr = checkAddr(spec.vip, 'service.vip');
+    const port = checkInt(spec.vport, 'service.vport', 0, 65535);
+    const scheduler = spec.scheduler ?? cur?.scheduler ?? DEFAULT_SCHEDULER;
+    if (typeof scheduler !== 'string') throw invalid('service.scheduler must be a string');
+    const sched = getScheduler(scheduler);
+    if (!sched) throw unknownScheduler();
+    const flagNames = spec.schedFlags ?? (spec.scheduler === undefined ? cur?.schedFlagNames : undefined) ?? [];
+    if (!Array.isArray(flagNames) || flagNames.some((f) => typeof f !== 'string')) {
+      throw invalid('service.schedFlags must be an array of strings');
+    }
+    const flags = parseSchedFlags(sched.name, flagNames);
+    if (typeof flags === 'string') throw invalid(flags);
+    const persistent = spec.persistent ?? cur?.persistent ?? 0;
+    checkInt(persistent, 'service.persistent', 0, 2678400);
+    if (persistent !== 0) throw invalid('persistence (-p) is not supported by this tapvs version yet');
+    if (spec.netmask !== undefined && spec.netmask !== '255.255.255.255') {
+      throw invalid('a persistence netmask (-M) needs persistence, which this tapvs version does not support yet');
+    }
+    if (port === 0 && persistent === 0) throw invalid('Zero port specified for non-persistent service');
+    return {
+      proto: spec.proto as ProtoName, addr, port, scheduler: sched.name, schedFlagNames: flagNames, schedFlags: flags,
+      persistent, netmask: 0xffffffff,
+    };
+  }
+
+  private validateReal(svc: ServiceState, spec: RealSpec, cur: RealState | undefined) {
+    if (spec === null || typeof spec !== 'object') throw invalid('real must be an object');
+    const addr = checkAddr(spec.rip, 'real.rip');
+    const method = spec.method ?? cur?.method ?? 'dr';
+    if (!(method in FWD_CODES)) throw invalid('real.method must be one of dr, nat, tun, fullnat');
+    if (!fwdImplemented(FWD_CODES[method])) {
+      throw invalid(`forwarding method ${method} is not supported by this tapvs version yet (use -m, NAT)`);
+    }
+    let port = spec.rport === undefined ? (cur?.port ?? svc.port) : checkInt(spec.rport, 'real.rport', 0, 65535);
+    if (method === 'dr' || method === 'tun') port = svc.port;
+    if (cur && port !== cur.port) throw invalid('the real port cannot be changed by an edit; delete and add the real');
+    const weight = checkInt(spec.weight ?? cur?.weight ?? DEFAULT_WEIGHT, 'real.weight', 0, MAX_WEIGHT);
+    const uthreshold = checkInt(spec.uthreshold ?? cur?.uthreshold ?? 0, 'real.uthreshold', 0, 0x7fffffff);
+    const lthreshold = checkInt(spec.lthreshold ?? cur?.lthreshold ?? 0, 'real.lthreshold', 0, 0x7fffffff);
+    if (lthreshold > uthreshold) throw new LbError('ERANGE', 'Numerical result out of range');
+    // IPVS last_weight: set on add (even to 0), then only by edits with a non-zero weight.
+    const lastWeight = cur === undefined ? weight : weight !== 0 ? weight : cur.lastWeight;
+    return { addr, port, method, weight, lastWeight, uthreshold, lthreshold };
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Starting and stopping a director: open the TAP queue(s) on the control thread, start one worker thread per
+ * queue, start the control API socket. Used by `tapvs run` and by the end-to-end tests.
+ */
+import { createHash } from 'node:crypto';
+import { DEFAULT_BATCH, DEFAULT_MAX_CONNS } from './defaults.js';
+import type { NetConfig } from './config/snapshot.js';
+import { Control } from './control/control.js';
+import { ControlServer } from './control/server.js';
+import { ThreadWorker } from './control/workers.js';
+import { LbError } from './errors.js';
+import { checkNative, native, TAP_MULTI_QUEUE } from './io/native.js';
+import { formatIPv4 } from './util/addr.js';
+import { log } from './util/log.js';
+
+export interface DaemonOptions {
+  tap: string;
+  workers: number;
+  addrs: { addr: number; prefix: number }[];
+  gateway: number;
+  /** Director MAC; default derived from the TAP name (locally administered, stable across restarts). */
+  mac?: string;
+  socket: string;
+  maxConns?: number;
+  batch?: number;
+  verifyL4?: boolean;
+}
+
+export interface Daemon {
+  control: Control;
+  server: ControlServer;
+  workers: ThreadWorker[];
+  net: NetConfig;
+  stop(): Promise<void>;
+}
+
+/** A locally administered unicast MAC derived from a name. */
+export function macFromName(name: string): string {
+  const h = createHash('sha256').update(`tapvs:${name}`).digest();
+  const b = [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  if (o.addrs.length === 0) throw new LbError('EINVAL', 'at least one director address (--addr IP/PREFIX) is needed');
+  const net: NetConfig = {
+    mac: o.mac ?? macFromName(o.tap),
+    addrs: o.addrs,
+    gateway: o.gateway,
+    verifyL4: o.verifyL4 ?? true,
+  };
+  const fds: number[] = [];
+  try {
+    // Multi-queue always works for a new device and for one created with `multi_queue`; a single-queue device
+    // made beforehand refuses it with EINVAL, which is fine when one queue is all we need.
+    let flags = TAP_MULTI_QUEUE;
+    for (let i = 0; i < o.workers; i++) {
+      let fd = native.openTap(o.tap, flags);
+      if (fd === -22 && i === 0 && o.workers === 1) fd = native.openTap(o.tap, (flags = 0));
+      fds.push(checkNative(fd, `open TAP ${o.tap}`));
+    }
+  } catch (err) {
+    for (const fd of fds) native.closeFd(fd);
+    throw err;
+  }
+  const control = new Control(net);
+  const ready = new Set<number>();
+  let onAllReady: () => void = () => {};
+  const allReady = new Promise<void>((r) => (onAllReady = r));
+  const workers = fds.map(
+    (fd, id) =>
+      new ThreadWorker({
+        id, fd, batch: o.batch ?? DEFAULT_BATCH, maxConns: o.maxConns ?? DEFAULT_MAX_CONNS,
+        snapshot: () => control.snapshot(),
+        onMessage: (m) => {
+          if (m.type === 'ready') {
+            ready.add(m.id);
+            if (ready.size === fds.length) onAllReady();
+          } else if (m.type === 'fatal') {
+            log('error', 'worker failed', { worker: m.id, error: m.message });
+          }
+          control.onWorkerMessage(m);
+        },
+        onExit: (id, code, restarting) => {
+          if (restarting) log('warn', 'worker exited; restarting it', { worker: id, code });
+        },
+      }),
+  );
+  control.attach(workers);
+  await allReady;
+  control.startEstimator();
+  const server = new ControlServer(control, o.socket);
+  try {
+    await server.listen();
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.stop()));
+    for (const fd of fds) native.closeFd(fd);
+    throw err;
+  }
+  log('info', 'tapvs running', {
+    tap: o.tap, workers: o.workers, mac: net.mac, socket: o.socket,
+    addrs: o.addrs.map((a) => `${formatIPv4(a.addr)}/${a.prefix}`), gateway: o.gateway ? formatIPv4(o.gateway) : null,
+  });
+  let stopped = false;
+  return {
+    control, server, workers, net,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      control.stopEstimator();
+      await server.close();
+      await Promise.all(workers.map((w) => w.stop()));
+      for (const fd of fds) native.closeFd(fd);
+    },
+  };
+}

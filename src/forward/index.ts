@@ -1,0 +1,35 @@
+/**
+ * Forwarding methods. Each method is one file exporting a `Forwarder`; a connection stores the method's
+ * FwdCode when it is created and the packet path calls FORWARDERS[code] — no switch on the mode per packet.
+ * A forwarder rewrites the frame in place and hands it to `ctx.link.output` (or drops it, counting why).
+ */
+import type { ConnTable } from '../worker/conn-table.js';
+import type { Link } from '../worker/link.js';
+import type { Pkt } from '../packet/parse.js';
+import { FwdCode } from '../types.js';
+import { nat } from './nat.js';
+
+/** What a forwarder may touch: the frame buffer, the worker's conn table and link, its counters. */
+export interface FwdContext {
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly conns: ConnTable;
+  readonly link: Link;
+  readonly f64: Float64Array;
+}
+
+export interface Forwarder {
+  /** Client → real. Returns true if the frame was queued or held, false if dropped (and counted). */
+  inbound(ctx: FwdContext, pk: Pkt, c: number, now: number): boolean;
+  /** Real → client (NAT/FULLNAT replies). Same contract. */
+  outbound(ctx: FwdContext, pk: Pkt, c: number, now: number): boolean;
+}
+
+/** Indexed by FwdCode. Methods not built yet are refused by the control thread before they reach here. */
+export const FORWARDERS: (Forwarder | undefined)[] = [];
+FORWARDERS[FwdCode.NAT] = nat;
+
+/** Methods the dataplane implements (control validation uses it). */
+export function fwdImplemented(code: FwdCode): boolean {
+  return FORWARDERS[code] !== undefined;
+}

@@ -1,0 +1,76 @@
+/**
+ * In-memory PacketIO for tests and benchmarks: frames injected by the caller are "received"; frames the
+ * worker sends are collected. No root, no TAP. (It copies and allocates freely: it is a test double, not a
+ * packet path.) `replay` mode re-delivers the same frames forever, for benchmarks.
+ */
+import type { PacketIO } from './packet-io.js';
+
+export class MemoryIO implements PacketIO {
+  private inbox: Uint8Array[] = [];
+  private readonly outbox: Uint8Array[] = [];
+  /** When set, send() only counts frames (benchmarks). */
+  countOnly = false;
+  sentCount = 0;
+  private replay: Uint8Array[] | null = null;
+  private replayPos = 0;
+
+  /** Queues frames to be returned by the next recv() calls. */
+  inject(...frames: Uint8Array[]): void {
+    this.inbox.push(...frames);
+  }
+
+  /** Makes recv() return these frames round-robin forever. */
+  replayForever(frames: Uint8Array[]): void {
+    this.replay = frames;
+    this.replayPos = 0;
+  }
+
+  /** Returns and clears the frames sent so far. */
+  take(): Uint8Array[] {
+    return this.outbox.splice(0, this.outbox.length);
+  }
+
+  pending(): number {
+    return this.inbox.length;
+  }
+
+  recv(ring: ArrayBuffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
+    const u8 = new Uint8Array(ring);
+    let n = 0;
+    if (this.replay) {
+      const frames = this.replay;
+      for (; n < max; n++) {
+        const f = frames[this.replayPos]!;
+        this.replayPos = this.replayPos + 1 === frames.length ? 0 : this.replayPos + 1;
+        u8.set(f, n * slotSize + headroom);
+        lens[n] = f.length;
+      }
+      return n;
+    }
+    while (n < max && this.inbox.length > 0) {
+      const f = this.inbox.shift()!;
+      const len = Math.min(f.length, slotSize - headroom);
+      u8.set(f.subarray(0, len), n * slotSize + headroom);
+      // Like a TAP read, an oversized frame is cut to the slot (the pipeline counts a full slot as truncated).
+      lens[n] = len;
+      n++;
+    }
+    return n;
+  }
+
+  send(buf: ArrayBuffer, offs: Int32Array, lens: Int32Array, count: number): number {
+    this.sentCount += count;
+    if (this.countOnly) return count;
+    const u8 = new Uint8Array(buf);
+    for (let i = 0; i < count; i++) this.outbox.push(u8.slice(offs[i]!, offs[i]! + lens[i]!));
+    return count;
+  }
+
+  wait(_timeoutMs: number): number {
+    return this.inbox.length > 0 || this.replay ? 1 : 0;
+  }
+
+  close(): void {
+    this.inbox = [];
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Per-worker connection table. Design note:
+ *
+ * Each worker thread owns one table; nobody else reads or writes it (the control thread sees only counters).
+ * Entries are rows of a struct-of-arrays over typed arrays allocated once at start (capacity = max conns);
+ * the OS maps untouched pages lazily, so a large capacity costs memory only as it fills. An entry is found
+ * by two hash indexes, as in IPVS/DPVS: the inbound key (proto, client addr:port, virtual addr:port) for
+ * client→real packets, and the outbound key (proto, real addr:port, client-side addr:port) for NAT replies.
+ * Chains are singly linked through `nextIn`/`nextOut`; buckets are a power of two ≥ capacity.
+ *
+ * Expiry uses a lazy timer wheel with 1-second slots: a packet only stores a new `expires` time; when the wheel
+ * reaches the slot an entry was filed under, the entry either expires or is re-filed under its current
+ * expiry (wheel lists are doubly linked so an entry can also be removed at once). Each entry is touched by the wheel about once per timeout period, never per tick, and the table is
+ * never scanned.
+ *
+ * Nothing here allocates after construction; every method works on integer row indexes.
+ */
+
+export const NIL = -1;
+
+/** Entry flags. */
+export const CF_ACTIVE = 1; // counted in active (else inactive)
+export const CF_NOOUTPUT = 2; // no real→client packet seen yet (DR/TUN conns keep it)
+
+const WHEEL_BITS = 12;
+const WHEEL_SLOTS = 1 << WHEEL_BITS; // 4096 s span; longer timeouts are simply re-filed
+const WHEEL_MASK = WHEEL_SLOTS - 1;
+
+function hash5(proto: number, a: number, ap: number, b: number, bp: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ ((ap << 16) | bp), 0x27d4eb2f);
+  h ^= proto;
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+export interface ExpireHandler {
+  /** Called for each entry that expires, before its row is freed. */
+  onExpire(c: number): void;
+}
+
+export class ConnTable {
+  readonly capacity: number;
+  count = 0;
+
+  readonly proto: Uint8Array;
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly fwd: Uint8Array;
+  /** Client address/port, virtual address/port, real (destination) address/port. */
+  readonly caddr: Uint32Array;
+  readonly cport: Uint16Array;
+  readonly vaddr: Uint32Array;
+  readonly vport: Uint16Array;
+  readonly daddr: Uint32Array;
+  readonly dport: Uint16Array;
+  /** Local (FULLNAT) address/port; equal to caddr/cport for other methods. */
+  readonly laddr: Uint32Array;
+  readonly lport: Uint16Array;
+  /** Service slot and real slot (global ids from the snapshot). */
+  readonly svc: Uint16Array;
+  readonly real: Uint16Array;
+  /** Absolute expiry time, ms (worker clock). */
+  readonly expires: Float64Array;
+
+  private readonly nextIn: Int32Array;
+  private readonly nextOut: Int32Array;
+  private readonly bucketsIn: Int32Array;
+  private readonly bucketsOut: Int32Array;
+  private readonly mask: number;
+  private readonly wheelNext: Int32Array;
+  /** Previous row in the wheel slot, or -2 - slot for the slot's head. */
+  private readonly wheelPrev: Int32Array;
+  private readonly wheel: Int32Array;
+  private wheelSec: number;
+  private freeHead: number;
+
+  constructor(capacity: number, nowMs: number) {
+    this.capacity = capacity;
+    this.proto = new Uint8Array(capacity);
+    this.state = new Uint8Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.fwd = new Uint8Array(capacity);
+    this.caddr = new Uint32Array(capacity);
+    this.cport = new Uint16Array(capacity);
+    this.vaddr = new Uint32Array(capacity);
+    this.vport = new Uint16Array(capacity);
+    this.daddr = new Uint32Array(capacity);
+    this.dport = new Uint16Array(capacity);
+    this.laddr = new Uint32Array(capacity);
+    this.lport = new Uint16Array(capacity);
+    this.svc = new Uint16Array(capacity);
+    this.real = new Uint16Array(capacity);
+    this.expires = new Float64Array(capacity);
+    this.nextIn = new Int32Array(capacity);
+    this.nextOut = new Int32Array(capacity);
+    this.wheelNext = new Int32Array(capacity);
+    this.wheelPrev = new Int32Array(capacity);
+    let buckets = 1;
+    while (buckets < capacity) buckets <<= 1;
+    this.mask = buckets - 1;
+    this.bucketsIn = new Int32Array(buckets).fill(NIL);
+    this.bucketsOut = new Int32Array(buckets).fill(NIL);
+    this.wheel = new Int32Array(WHEEL_SLOTS).fill(NIL);
+    this.wheelSec = Math.floor(nowMs / 1000);
+    // Free list threaded through nextIn.
+    for (let i = 0; i < capacity - 1; i++) this.nextIn[i] = i + 1;
+    this.nextIn[capacity - 1] = NIL;
+    this.freeHead = capacity > 0 ? 0 : NIL;
+  }
+
+  /** Inbound lookup: client → virtual service. Returns the row or NIL. */
+  lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
+    let c = this.bucketsIn[hash5(proto, caddr, cport, vaddr, vport) & this.mask]!;
+    while (c !== NIL) {
+      if (
+        this.caddr[c] === caddr && this.cport[c] === cport && this.vaddr[c] === vaddr &&
+        this.vport[c] === vport && this.proto[c] === proto
+      ) return c;
+      c = this.nextIn[c]!;
+    }
+    return NIL;
+  }
+
+  /** Outbound lookup: real → client-side address (client for NAT, local address for FULLNAT). */
+  lookupOut(proto: number, daddr: number, dport: number, laddr: number, lport: number): number {
+    let c = this.bucketsOut[hash5(proto, daddr, dport, laddr, lport) & this.mask]!;
+    while (c !== NIL) {
+      if (
+        this.daddr[c] === daddr && this.dport[c] === dport && this.laddr[c] === laddr &&
+        this.lport[c] === lport && this.proto[c] === proto
+      ) return c;
+      c = this.nextOut[c]!;
+    }
+    return NIL;
+  }
+
+  /**
+   * Allocates and indexes a new entry. Addresses/ports must be set by the caller through `set*` before any
+   * lookup, so this takes them all. Returns the row or NIL when the table is full.
+   */
+  insert(
+    proto: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
+    laddr: number, lport: number, expires: number,
+  ): number {
+    const c = this.freeHead;
+    if (c === NIL) return NIL;
+    this.freeHead = this.nextIn[c]!;
+    this.proto[c] = proto;
+    this.caddr[c] = caddr;
+    this.cport[c] = cport;
+    this.vaddr[c] = vaddr;
+    this.vport[c] = vport;
+    this.daddr[c] = daddr;
+    this.dport[c] = dport;
+    this.laddr[c] = laddr;
+    this.lport[c] = lport;
+    this.state[c] = 0;
+    this.flags[c] = 0;
+    this.expires[c] = expires;
+    const hi = hash5(proto, caddr, cport, vaddr, vport) & this.mask;
+    this.nextIn[c] = this.bucketsIn[hi]!;
+    this.bucketsIn[hi] = c;
+    const ho = hash5(proto, daddr, dport, laddr, lport) & this.mask;
+    this.nextOut[c] = this.bucketsOut[ho]!;
+    this.bucketsOut[ho] = c;
+    this.file(c, expires);
+    this.count++;
+    return c;
+  }
+
+  /**
+   * Advances the wheel to `nowMs`, expiring entries whose time has come (handler.onExpire, then free).
+   * Bounded by `budget` expirations per call so a mass expiry cannot stall the packet loop; returns how many
+   * entries expired.
+   */
+  expire(nowMs: number, handler: ExpireHandler, budget = 4096): number {
+    const nowSec = Math.floor(nowMs / 1000);
+    let expired = 0;
+    while (this.wheelSec <= nowSec) {
+      const slot = this.wheelSec & WHEEL_MASK;
+      let c = this.wheel[slot]!;
+      while (c !== NIL) {
+        if (expired >= budget) return expired;
+        this.unfile(c);
+        if (this.expires[c]! <= nowMs) {
+          handler.onExpire(c);
+          this.free(c);
+          expired++;
+        } else {
+          this.file(c, this.expires[c]!);
+        }
+        c = this.wheel[slot]!;
+      }
+      this.wheelSec++;
+    }
+    return expired;
+  }
+
+  /** Removes an entry at once (conn reuse, flush, real removal): handler.onExpire, then free. */
+  remove(c: number, handler: ExpireHandler): void {
+    this.unfile(c);
+    handler.onExpire(c);
+    this.free(c);
+  }
+
+  /** Moves an entry's expiry (per packet: just a store; the wheel re-files lazily). */
+  touch(c: number, expires: number): void {
+    this.expires[c] = expires;
+  }
+
+  /** Visits every live entry (control-plane listings; O(entries + slots), never on the packet path). */
+  forEach(fn: (c: number) => void): void {
+    for (let s = 0; s < WHEEL_SLOTS; s++) {
+      for (let c = this.wheel[s]!; c !== NIL; c = this.wheelNext[c]!) fn(c);
+    }
+  }
+
+  private file(c: number, expires: number): void {
+    let sec = Math.floor(expires / 1000);
+    if (sec < this.wheelSec) sec = this.wheelSec;
+    const slot = sec & WHEEL_MASK;
+    const head = this.wheel[slot]!;
+    this.wheelNext[c] = head;
+    this.wheelPrev[c] = -2 - slot;
+    if (head !== NIL) this.wheelPrev[head] = c;
+    this.wheel[slot] = c;
+  }
+
+  private unfile(c: number): void {
+    const prev = this.wheelPrev[c]!;
+    const next = this.wheelNext[c]!;
+    if (prev >= 0) this.wheelNext[prev] = next;
+    else this.wheel[-2 - prev] = next;
+    if (next !== NIL) this.wheelPrev[next] = prev;
+  }
+
+  private free(c: number): void {
+    const proto = this.proto[c]!;
+    const hi = hash5(proto, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!) & this.mask;
+    this.unchain(this.bucketsIn, this.nextIn, hi, c);
+    const ho = hash5(proto, this.daddr[c]!, this.dport[c]!, this.laddr[c]!, this.lport[c]!) & this.mask;
+    this.unchain(this.bucketsOut, this.nextOut, ho, c);
+    this.flags[c] = 0;
+    this.nextIn[c] = this.freeHead;
+    this.freeHead = c;
+    this.count--;
+  }
+
+  private unchain(buckets: Int32Array, next: Int32Array, b: number, c: number): void {
+    let p = buckets[b]!;
+    if (p === c) {
+      buckets[b] = next[c]!;
+      return;
+    }
+    while (p !== NIL) {
+      const n = next[p]!;
+      if (n === c) {
+        next[p] = next[c]!;
+        return;
+      }
+      p = n;
+    }
+  }
+}

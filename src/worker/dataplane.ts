@@ -1,0 +1,394 @@
+/**
+ * The packet pipeline of one worker. Design note:
+ *
+ * A worker owns one PacketIO (a TAP queue), one buffer holding its rx ring plus slots for frames it originates
+ * or parks, one connection table, one ARP cache and one block of counters. `step()` is one turn of the loop:
+ * receive a batch (one native call), classify and rewrite every frame in place, send everything queued (one
+ * native call), run timers when due. Nothing on this path allocates, throws or logs: every frame that is not
+ * transmitted increments exactly one named drop counter (stats.ts).
+ *
+ * Classification of an IPv4 frame addressed to us at L2:
+ *   to (proto, VIP, port) of a service → inbound: conn lookup, or schedule a new conn, then the conn's forwarder;
+ *   to an owned address (VIP or director address) otherwise → ICMP echo is answered, the rest dropped;
+ *   to anything else → a reply from a real (NAT): outbound conn lookup, then the forwarder's outbound path.
+ * Config arrives as whole snapshots (applySnapshot), between batches.
+ */
+import { DEFAULT_BATCH, RING_HEADROOM, RING_SLOT_SIZE, TX_EXTRA_SLOTS, MAX_REALS } from '../defaults.js';
+import type { Snapshot } from '../config/snapshot.js';
+import { FORWARDERS, type FwdContext } from '../forward/index.js';
+import type { PacketIO } from '../io/packet-io.js';
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
+import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
+import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
+import { FwdCode } from '../types.js';
+import { CF_ACTIVE, CF_NOOUTPUT, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
+import { Link, TxQueue } from './link.js';
+import { CompiledService, ServiceIndex, compileServices } from './services.js';
+import {
+  C, D, H_CONNS, H_HEARTBEAT, H_VERSION, REAL_BASE, SF_CONNS, SF_INBYTES, SF_INPKTS, SF_OUTBYTES, SF_OUTPKTS, STAT_FIELDS,
+  SVC_BASE, type StatsViews,
+} from './stats.js';
+import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, TCP_ACTIVE, UDP_STATE, tcpNextState } from './tcp-state.js';
+
+const HOLD_SLOTS = 64;
+const TIMER_INTERVAL_MS = 50;
+
+/** ParseResult → drop counter. */
+const PARSE_DROP: number[] = [];
+PARSE_DROP[ParseResult.TRUNCATED] = D.rx_truncated;
+PARSE_DROP[ParseResult.BAD_HEADER] = D.ipv4_bad_header;
+PARSE_DROP[ParseResult.BAD_CHECKSUM] = D.ipv4_bad_checksum;
+PARSE_DROP[ParseResult.OPTIONS] = D.ipv4_options;
+PARSE_DROP[ParseResult.FRAGMENT] = D.ipv4_fragment;
+PARSE_DROP[ParseResult.L4_TRUNCATED] = D.l4_truncated;
+PARSE_DROP[ParseResult.L4_BAD_CHECKSUM] = D.l4_bad_checksum;
+PARSE_DROP[ParseResult.L4_UNSUPPORTED] = D.l4_unsupported;
+
+export interface DataplaneOptions {
+  io: PacketIO;
+  stats: StatsViews;
+  batch?: number;
+  maxConns?: number;
+  /** Clock in ms (injectable for tests). */
+  now?: () => number;
+}
+
+export class Dataplane implements FwdContext, ExpireHandler {
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly mem: ArrayBuffer;
+  readonly conns: ConnTable;
+  readonly link: Link;
+  readonly f64: Float64Array;
+  readonly batch: number;
+  readonly slotSize = RING_SLOT_SIZE;
+  readonly headroom = RING_HEADROOM;
+  private readonly io: PacketIO;
+  private readonly active: Int32Array;
+  private readonly inactive: Int32Array;
+  private readonly lens: Int32Array;
+  private readonly txq: TxQueue;
+  private readonly pk = new Pkt();
+  private readonly flow: FlowKey = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
+  private services: ServiceIndex | null = null;
+  /** Per real slot: its service and index in it (null/-1 when the real is not in the current snapshot). */
+  private readonly realSvc: (CompiledService | null)[] = new Array<CompiledService | null>(MAX_REALS).fill(null);
+  private readonly realIdx = new Int32Array(MAX_REALS).fill(-1);
+  private timeouts = new Float64Array(UDP_STATE + 1);
+  private verifyL4 = true;
+  private nextTimers = 0;
+  readonly now: () => number;
+  version = 0;
+
+  constructor(opts: DataplaneOptions) {
+    this.io = opts.io;
+    this.batch = opts.batch ?? DEFAULT_BATCH;
+    this.now = opts.now ?? Date.now;
+    const extraBase = this.batch * this.slotSize;
+    const holdBase = extraBase + TX_EXTRA_SLOTS * this.slotSize;
+    this.mem = new ArrayBuffer(holdBase + HOLD_SLOTS * this.slotSize);
+    this.u8 = new Uint8Array(this.mem);
+    this.dv = new DataView(this.mem);
+    this.lens = new Int32Array(this.batch);
+    this.txq = new TxQueue(this.batch + TX_EXTRA_SLOTS + HOLD_SLOTS);
+    this.f64 = opts.stats.f64;
+    this.active = opts.stats.active;
+    this.inactive = opts.stats.inactive;
+    this.conns = new ConnTable(opts.maxConns ?? 1 << 16, this.now());
+    this.link = new Link(
+      this.u8, this.dv, this.f64, this.txq, this.slotSize, this.headroom, extraBase, TX_EXTRA_SLOTS, holdBase, HOLD_SLOTS,
+    );
+  }
+
+  /** Installs a new config version. Called between batches only. */
+  applySnapshot(snap: Snapshot): void {
+    const now = this.now();
+    this.services = compileServices(snap, this.active, this.inactive, this.services);
+    this.realSvc.fill(null);
+    this.realIdx.fill(-1);
+    for (const svc of this.services.list) {
+      for (let i = 0; i < svc.n; i++) {
+        this.realSvc[svc.slot[i]!] = svc;
+        this.realIdx[svc.slot[i]!] = i;
+      }
+    }
+    this.link.configure(snap.net, this.services.vips);
+    this.verifyL4 = snap.net.verifyL4;
+    this.timeouts = Float64Array.from(snap.timeoutsMs);
+    this.version = snap.version;
+    this.f64[H_VERSION] = snap.version;
+    this.f64[C.snapshots_applied]!++;
+    // Resolve the reals' next hops before the first connection needs them.
+    this.link.beginBatch();
+    for (const svc of this.services.list) for (let i = 0; i < svc.n; i++) this.link.prefetch(svc.addr[i]!, now);
+    this.flush();
+  }
+
+  /** One loop turn: rx batch → process → tx batch (+ timers when due). Returns frames received or -errno. */
+  step(): number {
+    const now = this.now();
+    this.f64[H_HEARTBEAT] = now;
+    const n = this.io.recv(this.mem, this.slotSize, this.headroom, this.batch, this.lens);
+    this.link.beginBatch();
+    if (n > 0) {
+      this.f64[C.rx_batches]!++;
+      this.f64[C.rx_frames]! += n;
+      for (let i = 0; i < n; i++) this.frame(i * this.slotSize + this.headroom, this.lens[i]!, now);
+    }
+    if (now >= this.nextTimers) this.timers(now);
+    this.flush();
+    return n;
+  }
+
+  /** Runs timers and flushes what they queued (idle path). */
+  tick(): void {
+    const now = this.now();
+    this.f64[H_HEARTBEAT] = now;
+    this.link.beginBatch();
+    this.timers(now);
+    this.flush();
+  }
+
+  /** Ms until the next timer is due (for the idle sleep). */
+  msUntilTimers(): number {
+    return Math.max(0, this.nextTimers - this.now());
+  }
+
+  /** ExpireHandler: a conn leaves the table. */
+  onExpire(c: number): void {
+    const conns = this.conns;
+    const r = conns.real[c]!;
+    if (conns.flags[c]! & CF_ACTIVE) this.active[r]!--;
+    else this.inactive[r]!--;
+    this.unbindOverload(r);
+    this.f64[C.conns_expired]!++;
+  }
+
+  private timers(now: number): void {
+    this.nextTimers = now + TIMER_INTERVAL_MS;
+    this.conns.expire(now, this);
+    this.f64[H_CONNS] = this.conns.count;
+    this.link.timers(now);
+  }
+
+  private flush(): void {
+    const q = this.txq;
+    if (q.n > 0) {
+      const sent = this.io.send(this.mem, q.offs, q.lens, q.n);
+      if (sent >= 0) {
+        this.f64[C.tx_frames]! += sent;
+        if (sent < q.n) this.f64[D.tx_failed]! += q.n - sent;
+      } else {
+        this.f64[D.tx_failed]! += q.n;
+      }
+      q.n = 0;
+    }
+    this.link.endBatch();
+  }
+
+  /** Classifies one frame at `base`. */
+  private frame(base: number, len: number, now: number): void {
+    const f64 = this.f64;
+    f64[C.rx_bytes]! += len;
+    // A read that filled the whole slot may have been cut short by the kernel: count it as truncated.
+    if (len < ETH_HLEN || len >= this.slotSize - this.headroom) {
+      f64[D.rx_truncated]!++;
+      return;
+    }
+    if (!this.link.isForUs(base)) {
+      f64[D.eth_not_for_us]!++;
+      return;
+    }
+    const type = this.dv.getUint16(base + 12);
+    if (type === ETHERTYPE_IPV4) {
+      this.ipv4(base, len, now);
+    } else if (type === ETHERTYPE_ARP) {
+      this.link.arp(base, len, now);
+    } else if (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) {
+      f64[D.eth_vlan]!++;
+    } else {
+      f64[D.eth_unknown_type]!++;
+    }
+  }
+
+  private ipv4(base: number, len: number, now: number): void {
+    const pk = this.pk;
+    const f64 = this.f64;
+    pk.base = base;
+    pk.len = len;
+    const r = parseIPv4(this.u8, this.dv, pk, this.verifyL4);
+    if (r !== ParseResult.OK) {
+      f64[PARSE_DROP[r]!]!++;
+      return;
+    }
+    const proto = pk.proto;
+    const services = this.services;
+    if (proto !== PROTO_ICMP && services) {
+      const svc = services.lookup(proto, pk.daddr, pk.dport);
+      if (svc) {
+        this.inbound(svc, now);
+        return;
+      }
+    }
+    if (this.link.owns(pk.daddr)) {
+      if (proto === PROTO_ICMP) this.link.echoReply(base, pk.l3, pk.l4, len);
+      else f64[D.no_service]!++;
+      return;
+    }
+    if (proto === PROTO_ICMP) {
+      f64[D.icmp_unhandled]!++;
+      return;
+    }
+    const c = this.conns.lookupOut(proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
+    if (c === NIL) {
+      f64[D.reply_no_conn]!++;
+      return;
+    }
+    this.outbound(c, now);
+  }
+
+  private inbound(svc: CompiledService, now: number): void {
+    const pk = this.pk;
+    const f64 = this.f64;
+    const conns = this.conns;
+    let c = conns.lookupIn(pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
+    if (c === NIL) {
+      c = this.schedule(svc, now);
+      if (c === NIL) return;
+    }
+    const r = conns.real[c]!;
+    if (this.realSvc[r] === null) {
+      f64[D.real_unavailable]!++;
+      return;
+    }
+    if (pk.ttl <= 1) {
+      f64[D.ipv4_ttl_expired]!++;
+      return;
+    }
+    this.advance(c, conns.flags[c]! & CF_NOOUTPUT ? DIR_INPUT_ONLY : DIR_INPUT, now);
+    const bytes = pk.ipLen;
+    const sb = SVC_BASE + conns.svc[c]! * STAT_FIELDS;
+    const rb = REAL_BASE + r * STAT_FIELDS;
+    f64[sb + SF_INPKTS]!++;
+    f64[sb + SF_INBYTES]! += bytes;
+    f64[rb + SF_INPKTS]!++;
+    f64[rb + SF_INBYTES]! += bytes;
+    FORWARDERS[conns.fwd[c]!]!.inbound(this, pk, c, now);
+  }
+
+  private outbound(c: number, now: number): void {
+    const pk = this.pk;
+    const f64 = this.f64;
+    const conns = this.conns;
+    const r = conns.real[c]!;
+    if (this.realSvc[r] === null) {
+      f64[D.real_unavailable]!++;
+      return;
+    }
+    if (pk.ttl <= 1) {
+      f64[D.ipv4_ttl_expired]!++;
+      return;
+    }
+    conns.flags[c] = conns.flags[c]! & ~CF_NOOUTPUT;
+    this.advance(c, DIR_OUTPUT, now);
+    const bytes = pk.ipLen;
+    const sb = SVC_BASE + conns.svc[c]! * STAT_FIELDS;
+    const rb = REAL_BASE + r * STAT_FIELDS;
+    f64[sb + SF_OUTPKTS]!++;
+    f64[sb + SF_OUTBYTES]! += bytes;
+    f64[rb + SF_OUTPKTS]!++;
+    f64[rb + SF_OUTBYTES]! += bytes;
+    FORWARDERS[conns.fwd[c]!]!.outbound(this, pk, c, now);
+  }
+
+  /** A first packet: pick a real and create the conn. Returns the row, or NIL (dropped and counted). */
+  private schedule(svc: CompiledService, now: number): number {
+    const pk = this.pk;
+    const f64 = this.f64;
+    if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
+      f64[D.tcp_no_conn]!++;
+      return NIL;
+    }
+    const flow = this.flow;
+    flow.proto = pk.proto;
+    flow.saddr = pk.saddr;
+    flow.sport = pk.sport;
+    flow.daddr = pk.daddr;
+    flow.dport = pk.dport;
+    const i = svc.sched.pick(svc, svc.schedState, flow, now);
+    if (i === NO_REAL) {
+      f64[D.sched_no_real]!++;
+      return NIL;
+    }
+    const fwd = svc.fwd[i]!;
+    const rport = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? svc.port[i]! : pk.dport;
+    const c = this.conns.insert(
+      pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport, svc.addr[i]!, rport, pk.saddr, pk.sport, now + this.timeouts[0]!,
+    );
+    if (c === NIL) {
+      f64[D.conn_table_full]!++;
+      return NIL;
+    }
+    const conns = this.conns;
+    const slot = svc.slot[i]!;
+    conns.svc[c] = svc.svcSlot;
+    conns.real[c] = slot;
+    conns.fwd[c] = fwd;
+    conns.state[c] = pk.proto === PROTO_TCP ? 0 : UDP_STATE;
+    conns.flags[c] = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? 0 : CF_NOOUTPUT;
+    this.inactive[slot]!++;
+    this.bindOverload(svc, i, slot);
+    f64[SVC_BASE + svc.svcSlot * STAT_FIELDS + SF_CONNS]!++;
+    f64[REAL_BASE + slot * STAT_FIELDS + SF_CONNS]!++;
+    f64[C.conns_created]!++;
+    f64[H_CONNS] = conns.count;
+    return c;
+  }
+
+  /** State transition + timer re-arm for a packet in direction `dir`. */
+  private advance(c: number, dir: number, now: number): void {
+    const conns = this.conns;
+    const old = conns.state[c]!;
+    let next = old;
+    if (old !== UDP_STATE) {
+      next = tcpNextState(dir, this.pk.tcpFlags, old);
+      if (next !== old) {
+        conns.state[c] = next;
+        const r = conns.real[c]!;
+        const wasActive = (conns.flags[c]! & CF_ACTIVE) !== 0;
+        const isActive = TCP_ACTIVE[next] === 1;
+        if (wasActive !== isActive) {
+          if (isActive) {
+            conns.flags[c] = conns.flags[c]! | CF_ACTIVE;
+            this.active[r]!++;
+            this.inactive[r]!--;
+          } else {
+            conns.flags[c] = conns.flags[c]! & ~CF_ACTIVE;
+            this.active[r]!--;
+            this.inactive[r]!++;
+          }
+        }
+      }
+    }
+    conns.touch(c, now + this.timeouts[next]!);
+  }
+
+  /** IPVS ip_vs_bind_dest: set OVERLOAD when the upper threshold is reached. */
+  private bindOverload(svc: CompiledService, i: number, slot: number): void {
+    const u = svc.uthreshold[i]!;
+    if (u !== 0 && this.active[slot]! + this.inactive[slot]! >= u) svc.flags[i] = svc.flags[i]! | RF_OVERLOAD;
+  }
+
+  /** IPVS ip_vs_unbind_dest: clear OVERLOAD by the lower threshold (or 3/4 of the upper one). */
+  private unbindOverload(slot: number): void {
+    const svc = this.realSvc[slot];
+    if (!svc) return;
+    const i = this.realIdx[slot]!;
+    if (!(svc.flags[i]! & RF_OVERLOAD)) return;
+    const total = this.active[slot]! + this.inactive[slot]!;
+    const l = svc.lthreshold[i]!;
+    const u = svc.uthreshold[i]!;
+    const clear = l !== 0 ? total < l : u !== 0 ? total * 4 < u * 3 : true;
+    if (clear) svc.flags[i] = svc.flags[i]! & ~RF_OVERLOAD;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Every message between the control thread and a worker. Control → worker messages travel on a dedicated
+ * MessagePort that the worker drains synchronously (receiveMessageOnPort) between batches, after the control
+ * thread has signalled the worker's wake eventfd; worker → control messages are plain postMessage.
+ */
+import type { Snapshot } from '../config/snapshot.js';
+
+export type ToWorker =
+  | { type: 'snapshot'; snapshot: Snapshot }
+  | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'ready'; id: number }
+  | { type: 'applied'; id: number; version: number }
+  | { type: 'fatal'; id: number; message: string };
+
+/** What a worker thread is started with (workerData). */
+export interface WorkerInit {
+  id: number;
+  /** Frame fd (TAP queue), opened and owned by the control thread so a restarted worker reuses it. */
+  fd: number;
+  /** eventfd the control thread signals after posting a message. */
+  wakeFd: number;
+  stats: SharedArrayBuffer;
+  batch: number;
+  maxConns: number;
+  /** The current snapshot, applied before the first batch (also on restart). */
+  snapshot: Snapshot | null;
+}

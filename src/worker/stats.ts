@@ -1,0 +1,104 @@
+/**
+ * Per-worker counters in a SharedArrayBuffer: the worker is the only writer of its block, the control thread
+ * reads every worker's block to answer `-L --stats`, `status` and metrics. Plain (non-atomic) Float64 stores:
+ * aligned 8-byte writes are not torn on x86-64/arm64, and integers stay exact up to 2^53.
+ * Zeroing (-Z) never writes here: the control thread keeps baselines and subtracts.
+ */
+import { MAX_REALS, MAX_SERVICES } from '../defaults.js';
+
+/** Named drop reasons. Every packet the worker does not transmit increments exactly one of these. */
+export const DROP_REASONS = [
+  'rx_truncated', // frame shorter than its headers say, or longer than a ring slot
+  'eth_not_for_us', // unicast frame to another MAC (flooded by a bridge)
+  'eth_unknown_type', // EtherType we do not handle (IPv6, LLDP, ...)
+  'eth_vlan', // 802.1Q/802.1ad tagged frame: VLANs are not supported on this interface
+  'arp_malformed',
+  'arp_not_for_us', // ARP request for an address we do not own
+  'ipv4_bad_header', // version != 4, IHL < 5, total length inconsistent with the frame
+  'ipv4_bad_checksum',
+  'ipv4_options', // IHL > 5: IP options are not forwarded
+  'ipv4_fragment', // fragments are not reassembled (IPVS reassembles; see README)
+  'ipv4_ttl_expired',
+  'ipv4_not_for_us', // destination neither a VIP, a director address, nor a NAT reply
+  'l4_truncated', // TCP/UDP/ICMP header does not fit
+  'l4_bad_checksum',
+  'l4_unsupported', // IP protocol other than TCP/UDP/ICMP
+  'no_service', // TCP/UDP to an owned address with no virtual service on that port
+  'tcp_no_conn', // non-SYN TCP segment (or SYN+RST) with no connection: not a valid first packet
+  'sched_no_real', // scheduler found no available real (all quiescent/overloaded)
+  'conn_table_full',
+  'reply_no_conn', // packet from a real-server subnet towards a client with no NAT connection
+  'real_unavailable', // packet of a conn whose real was removed (expire_nodest_conn=0 behaviour)
+  'icmp_unhandled', // ICMP that is neither echo to us nor an error about a known conn
+  'no_route', // next hop not on a connected subnet and no gateway configured
+  'neigh_unresolved', // frame held for ARP resolution expired or hold queue full
+  'tx_failed', // the TAP queue refused the frame (full or error)
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Named event counters (not drops). */
+export const COUNTERS = [
+  'rx_frames',
+  'rx_bytes',
+  'tx_frames',
+  'rx_batches',
+  'wakeups',
+  'arp_requests_sent',
+  'arp_replies_sent',
+  'arp_replies_received',
+  'icmp_echo_replied',
+  'conns_created',
+  'conns_expired',
+  'frames_held',
+  'frames_released',
+  'snapshots_applied',
+] as const;
+export type CounterName = (typeof COUNTERS)[number];
+
+const idx = <T extends string>(names: readonly T[], base: number) =>
+  Object.fromEntries(names.map((n, i) => [n, base + i])) as Record<T, number>;
+
+/** Header slots. */
+export const H_VERSION = 0; // snapshot version applied
+export const H_HEARTBEAT = 1; // Date.now() of the last loop iteration
+export const H_CONNS = 2; // live connection entries
+const HDR = 4;
+
+export const C = idx(COUNTERS, HDR);
+export const D = idx(DROP_REASONS, HDR + COUNTERS.length);
+
+/** Per-service and per-real stat fields. */
+export const SF_CONNS = 0;
+export const SF_INPKTS = 1;
+export const SF_OUTPKTS = 2;
+export const SF_INBYTES = 3;
+export const SF_OUTBYTES = 4;
+export const STAT_FIELDS = 5;
+
+export const SVC_BASE = HDR + COUNTERS.length + DROP_REASONS.length;
+export const REAL_BASE = SVC_BASE + MAX_SERVICES * STAT_FIELDS;
+export const F64_LEN = REAL_BASE + MAX_REALS * STAT_FIELDS;
+
+/** Byte size of one worker's stats block: Float64 region then the Int32 active/inactive counts. */
+export const STATS_BYTES = F64_LEN * 8 + 2 * MAX_REALS * 4;
+
+/** Views over one worker's stats block. */
+export interface StatsViews {
+  f64: Float64Array;
+  /** Active conns per real slot (feeds lc/wlc). */
+  active: Int32Array;
+  /** Inactive conns per real slot. */
+  inactive: Int32Array;
+}
+
+export function statsViews(sab: SharedArrayBuffer): StatsViews {
+  return {
+    f64: new Float64Array(sab, 0, F64_LEN),
+    active: new Int32Array(sab, F64_LEN * 8, MAX_REALS),
+    inactive: new Int32Array(sab, F64_LEN * 8 + MAX_REALS * 4, MAX_REALS),
+  };
+}
+
+export function newStatsBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(STATS_BYTES);
+}

@@ -1,0 +1,138 @@
+/**
+ * Helpers for end-to-end tests in network namespaces (scripts/testbed.sh builds the topology). Every process a
+ * test starts is tracked and killed in teardown, and the namespaces are removed even when a test fails.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { nativeAvailable, nativeLoadError } from '../../src/io/native.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+/** Why e2e tests cannot run here, or null when they can. */
+export function e2eSkipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (CAP_NET_ADMIN) for network namespaces and TAP';
+  if (!existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
+  if (!nativeAvailable()) return `native addon not built: ${nativeLoadError()}`;
+  if (!existsSync(join(ROOT, 'dist/worker/thread.js'))) return 'TypeScript not built (npm run build:ts)';
+  return null;
+}
+
+export function sh(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeoutMs ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export const nsExec = (ns: string, args: string[], opts?: { input?: string; timeoutMs?: number }) => sh('ip', ['netns', 'exec', ns, ...args], opts);
+
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface RunOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (bounded by timeoutMs) without blocking the event loop. */
+export function run(cmd: string, args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<RunOutput> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A test bed: namespaces, servers, a daemon; `teardown()` undoes everything. */
+export class Testbed {
+  readonly lan: string;
+  readonly cli: string;
+  readonly r1: string;
+  readonly r2: string;
+  readonly tap: string;
+  readonly dir: string;
+  readonly socket: string;
+  private procs: ChildProcess[] = [];
+  daemonLog = '';
+
+  constructor(readonly prefix: string) {
+    this.lan = `${prefix}-lan`;
+    this.cli = `${prefix}-cli`;
+    this.r1 = `${prefix}-r1`;
+    this.r2 = `${prefix}-r2`;
+    this.tap = `${prefix}tap`;
+    this.dir = mkdtempSync(join(tmpdir(), 'tapvs-e2e-'));
+    this.socket = join(this.dir, 'tapvs.sock');
+  }
+
+  up(): void {
+    sh('bash', [join(ROOT, 'scripts/testbed.sh'), 'up', this.prefix]);
+  }
+
+  spawnIn(ns: string, args: string[], onOutput?: (s: string) => void): ChildProcess {
+    const p = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout!.on('data', (d) => onOutput?.(String(d)));
+    p.stderr!.on('data', (d) => onOutput?.(String(d)));
+    this.procs.push(p);
+    return p;
+  }
+
+  async startReals(): Promise<void> {
+    for (const [ns, name] of [[this.r1, 'r1'], [this.r2, 'r2']] as const) {
+      this.spawnIn(ns, [process.execPath, join(ROOT, 'scripts/realserver.js'), '--name', name]);
+    }
+    for (const ns of [this.r1, this.r2]) {
+      await waitFor(`real server in ${ns}`, () => /:0050 /.test(nsExec(ns, ['cat', '/proc/net/tcp'])));
+    }
+  }
+
+  async startDaemon(extra: string[] = []): Promise<void> {
+    this.spawnIn(
+      this.lan,
+      [process.execPath, join(ROOT, 'bin/tapvs.js'), 'run', '--tap', this.tap, '--addr', '198.18.0.1/24', '--addr', '198.18.1.1/24', '--socket', this.socket, ...extra],
+      (s) => (this.daemonLog += s),
+    );
+    await waitFor('daemon socket', () => existsSync(this.socket), 15_000);
+  }
+
+  /** Runs tapvsadm against this bed's daemon. */
+  adm(args: string[]): Promise<RunOutput> {
+    return run(process.execPath, [join(ROOT, 'bin/tapvsadm.js'), ...args], 30_000, { ...process.env, TAPVS_SOCKET: this.socket });
+  }
+
+  /** /proc/net/snmp counters of a namespace, e.g. snmp(ns).Tcp.OutSegs. */
+  snmp(ns: string): Record<string, Record<string, number>> {
+    const lines = nsExec(ns, ['cat', '/proc/net/snmp']).trim().split('\n');
+    const out: Record<string, Record<string, number>> = {};
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [proto, ...keys] = lines[i]!.split(/\s+/);
+      const vals = lines[i + 1]!.split(/\s+/).slice(1).map(Number);
+      out[proto!.replace(':', '')] = Object.fromEntries(keys.map((k, j) => [k, vals[j]!]));
+    }
+    return out;
+  }
+
+  async teardown(): Promise<void> {
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
+    try {
+      sh('bash', [join(ROOT, 'scripts/testbed.sh'), 'down', this.prefix]);
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
