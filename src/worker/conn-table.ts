@@ -177,12 +177,22 @@ export class ConnTable {
   expire(nowMs: number, handler: ExpireHandler, budget = 4096): number {
     const nowSec = Math.floor(nowMs / 1000);
     let expired = 0;
-    while (this.wheelSec <= nowSec) {
+    for (;;) {
+      // Detach the slot's list first: entries re-filed into this same slot (due later this second, or more
+      // than a wheel span away) land on a fresh list and are looked at again on a later call.
       const slot = this.wheelSec & WHEEL_MASK;
       let c = this.wheel[slot]!;
+      this.wheel[slot] = NIL;
       while (c !== NIL) {
-        if (expired >= budget) return expired;
-        this.unfile(c);
+        const next = this.wheelNext[c]!;
+        if (expired >= budget) {
+          while (c !== NIL) {
+            const rest = this.wheelNext[c]!;
+            this.file(c, this.expires[c]!);
+            c = rest;
+          }
+          return expired;
+        }
         if (this.expires[c]! <= nowMs) {
           handler.onExpire(c);
           this.free(c);
@@ -190,11 +200,11 @@ export class ConnTable {
         } else {
           this.file(c, this.expires[c]!);
         }
-        c = this.wheel[slot]!;
+        c = next;
       }
+      if (this.wheelSec >= nowSec) return expired;
       this.wheelSec++;
     }
-    return expired;
   }
 
   /** Removes an entry at once (conn reuse, flush, real removal): handler.onExpire, then free. */

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ConnTable, NIL } from '../../../src/worker/conn-table.js';
+
+const TCP = 6;
+
+function fill(t: ConnTable, n: number, now: number, ttl: number): number[] {
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = t.insert(TCP, 0x0a000000 + i, 1024 + (i % 60000), 0xc6120064, 80, 0xc6120100 + (i % 7), 8080, 0x0a000000 + i, 1024 + (i % 60000), now + ttl);
+    rows.push(c);
+  }
+  return rows;
+}
+
+describe('ConnTable', () => {
+  it('finds entries by the inbound and the outbound key, and nothing else', () => {
+    const t = new ConnTable(64, 0);
+    const rows = fill(t, 50, 0, 1000);
+    expect(rows.every((r) => r !== NIL)).toBe(true);
+    for (let i = 0; i < 50; i++) {
+      expect(t.lookupIn(TCP, 0x0a000000 + i, 1024 + i, 0xc6120064, 80)).toBe(rows[i]);
+      expect(t.lookupOut(TCP, 0xc6120100 + (i % 7), 8080, 0x0a000000 + i, 1024 + i)).toBe(rows[i]);
+    }
+    expect(t.lookupIn(17, 0x0a000000, 1024, 0xc6120064, 80)).toBe(NIL);
+    expect(t.lookupIn(TCP, 0x0a000000, 1025, 0xc6120064, 80)).toBe(NIL);
+    expect(t.lookupOut(TCP, 0xc6120100, 8081, 0x0a000000, 1024)).toBe(NIL);
+  });
+
+  it('refuses inserts when full and reuses freed rows', () => {
+    const t = new ConnTable(8, 0);
+    const rows = fill(t, 9, 0, 1000);
+    expect(rows.slice(0, 8).every((r) => r !== NIL)).toBe(true);
+    expect(rows[8]).toBe(NIL);
+    const expired: number[] = [];
+    t.remove(rows[3]!, { onExpire: (c) => expired.push(c) });
+    expect(expired).toEqual([rows[3]]);
+    expect(t.count).toBe(7);
+    expect(t.lookupIn(TCP, 0x0a000003, 1027, 0xc6120064, 80)).toBe(NIL);
+    expect(fill(t, 1, 0, 1000)[0]).toBe(rows[3]);
+  });
+
+  it('expires entries when their time comes, not before, honouring later touches (injected clock)', () => {
+    const t = new ConnTable(1024, 0);
+    const rows = fill(t, 100, 0, 10_000);
+    for (let i = 0; i < 50; i++) t.touch(rows[i]!, 90_000); // kept alive by traffic
+    const gone: number[] = [];
+    const h = { onExpire: (c: number) => gone.push(c) };
+    expect(t.expire(9_999, h)).toBe(0);
+    expect(t.expire(10_000, h)).toBe(50);
+    expect(new Set(gone)).toEqual(new Set(rows.slice(50)));
+    expect(t.count).toBe(50);
+    expect(t.expire(89_000, h)).toBe(0);
+    expect(t.expire(95_000, h)).toBe(50);
+    expect(t.count).toBe(0);
+  });
+
+  it('handles timeouts longer than the wheel span and bounded expiry budgets', () => {
+    const t = new ConnTable(4096, 0);
+    const rows = fill(t, 3000, 0, 10_000_000); // 10 000 s, more than the 4096 s wheel
+    const h = { onExpire: () => {} };
+    expect(t.expire(5_000_000, h)).toBe(0);
+    expect(t.count).toBe(3000);
+    let total = 0;
+    for (let i = 0; i < 10 && t.count > 0; i++) total += t.expire(10_000_000, h, 1000);
+    expect(total).toBe(3000);
+    expect(t.count).toBe(0);
+    expect(rows.length).toBe(3000);
+  });
+
+  it('visits every live entry once in forEach', () => {
+    const t = new ConnTable(256, 0);
+    const rows = fill(t, 200, 0, 5000);
+    t.remove(rows[0]!, { onExpire: () => {} });
+    const seen: number[] = [];
+    t.forEach((c) => seen.push(c));
+    expect(seen.sort((a, b) => a - b)).toEqual(rows.slice(1).sort((a, b) => a - b));
+  });
+});
