@@ -17,6 +17,7 @@ import { OPS, type ListResult, type Reply, type Request, type ServiceInfo, type 
 import { ServiceTable, type ServiceState } from './state.js';
 import type { WorkerHandle } from './workers.js';
 import type { ServiceKey } from '../types.js';
+import { TcpState, UDP_STATE } from '../worker/tcp-state.js';
 
 const APPLY_TIMEOUT_MS = 3000;
 
@@ -239,6 +240,8 @@ export class Control {
         conns: w.stats.f64[H_CONNS]!, drops: wd, counters,
       };
     });
-    return { pid: process.pid, version: this.current.version, uptimeSec: Math.floor((Date.now() - this.started) / 1000), workers, drops };
+    const t = this.table.timeouts;
+    const timeouts = { tcp: t[TcpState.ESTABLISHED]!, tcpfin: t[TcpState.FIN_WAIT]!, udp: t[UDP_STATE]! };
+    return { pid: process.pid, version: this.current.version, timeouts, uptimeSec: Math.floor((Date.now() - this.started) / 1000), workers, drops };
   }
 }

@@ -117,6 +117,8 @@ export interface WorkerStatus {
 export interface StatusResult {
   pid: number;
   version: number;
+  /** Connection timeouts in seconds as `ipvsadm -L --timeout` shows them. */
+  timeouts: { tcp: number; tcpfin: number; udp: number };
   uptimeSec: number;
   workers: WorkerStatus[];
   drops: Record<string, number>;
