@@ -40,11 +40,6 @@ export interface CliIo {
   stderr: { write(chunk: string): unknown };
 }
 
-/** Timeouts the daemon may add to its status reply (`-L --timeout`); absent today. */
-interface StatusWithTimeouts extends StatusResult {
-  timeouts?: { tcp: number; tcpfin: number; udp: number };
-}
-
 /** Commands parsed fully but without a control op yet, and the words naming them. */
 const NOT_YET: Partial<Record<Command['kind'], string>> = {
   'list-conns': 'listing connections (-L -c)',
@@ -122,9 +117,9 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       return EXIT.OK;
     }
     case 'list-timeout': {
-      let status: StatusWithTimeouts;
+      let status: StatusResult;
       try {
-        status = (await client.request({ op: 'status' })) as StatusWithTimeouts;
+        status = (await client.request({ op: 'status' })) as StatusResult;
       } catch (err) {
         return _daemonError(io, 'status', err, EXIT.LIST_FAILED);
       }
