@@ -20,9 +20,9 @@ export interface FwdContext {
 
 export interface Forwarder {
   /** Client → real. Returns true if the frame was queued or held, false if dropped (and counted). */
-  inbound(ctx: FwdContext, pk: Pkt, c: number, now: number): boolean;
+  inbound(ctx: FwdContext, pk: Pkt, c: number): boolean;
   /** Real → client (NAT/FULLNAT replies). Same contract. */
-  outbound(ctx: FwdContext, pk: Pkt, c: number, now: number): boolean;
+  outbound(ctx: FwdContext, pk: Pkt, c: number): boolean;
 }
 
 /** Indexed by FwdCode. Methods not built yet are refused by the control thread before they reach here. */

@@ -23,7 +23,7 @@ function rewrite(
   dv.setUint16(l3 + IP_TTL, newTtlWord);
   ipc = csumUpdate16(ipc, ttlWord, newTtlWord);
   if (oldAddr !== newAddr) {
-    dv.setUint32(l3 + ipField, newAddr);
+    dv.setInt32(l3 + ipField, newAddr);
     ipc = csumUpdate32(ipc, oldAddr, newAddr);
   }
   dv.setUint16(l3 + IP_CSUM, ipc);
@@ -42,15 +42,15 @@ function rewrite(
 }
 
 export const nat: Forwarder = {
-  inbound(ctx: FwdContext, pk: Pkt, c: number, now: number): boolean {
+  inbound(ctx: FwdContext, pk: Pkt, c: number): boolean {
     const conns = ctx.conns;
     const daddr = conns.daddr[c]!;
     rewrite(ctx, pk, IP_DST, pk.daddr, daddr, 2, pk.dport, conns.dport[c]!);
-    return ctx.link.output(pk.base, pk.len, daddr, now);
+    return ctx.link.output(pk.base, pk.len, daddr);
   },
-  outbound(ctx: FwdContext, pk: Pkt, c: number, now: number): boolean {
+  outbound(ctx: FwdContext, pk: Pkt, c: number): boolean {
     const conns = ctx.conns;
     rewrite(ctx, pk, IP_SRC, pk.saddr, conns.vaddr[c]!, 0, pk.sport, conns.vport[c]!);
-    return ctx.link.output(pk.base, pk.len, pk.daddr, now);
+    return ctx.link.output(pk.base, pk.len, pk.daddr);
   },
 };

@@ -1,7 +1,8 @@
 /**
  * In-memory PacketIO for tests and benchmarks: frames injected by the caller are "received"; frames the
  * worker sends are collected. No root, no TAP. (It copies and allocates freely: it is a test double, not a
- * packet path.) `replay` mode re-delivers the same frames forever, for benchmarks.
+ * packet path.) `replay` mode re-delivers the same frames forever and `countOnly` discards what is sent: together
+ * they allocate nothing per frame, for benchmarks and the no-allocation test.
  */
 import type { PacketIO } from './packet-io.js';
 
@@ -34,8 +35,18 @@ export class MemoryIO implements PacketIO {
     return this.inbox.length;
   }
 
+  private view(buf: ArrayBuffer): Uint8Array {
+    if (this.lastBuf !== buf) {
+      this.lastBuf = buf;
+      this.lastView = new Uint8Array(buf);
+    }
+    return this.lastView;
+  }
+  private lastBuf: ArrayBuffer | null = null;
+  private lastView = new Uint8Array(0);
+
   recv(ring: ArrayBuffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
-    const u8 = new Uint8Array(ring);
+    const u8 = this.view(ring);
     let n = 0;
     if (this.replay) {
       const frames = this.replay;
@@ -61,7 +72,7 @@ export class MemoryIO implements PacketIO {
   send(buf: ArrayBuffer, offs: Int32Array, lens: Int32Array, count: number): number {
     this.sentCount += count;
     if (this.countOnly) return count;
-    const u8 = new Uint8Array(buf);
+    const u8 = this.view(buf);
     for (let i = 0; i < count; i++) this.outbox.push(u8.slice(offs[i]!, offs[i]! + lens[i]!));
     return count;
   }

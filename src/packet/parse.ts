@@ -20,7 +20,11 @@ export const enum ParseResult {
   L4_UNSUPPORTED = 8,
 }
 
-/** One parsed frame. Offsets are absolute byte offsets in the ring buffer. */
+/**
+ * One parsed frame. Offsets are absolute byte offsets in the ring buffer. Addresses are int32 (the address bits
+ * read as a signed 32-bit number): V8 keeps those as small integers, where values above 2^31 would be boxed
+ * doubles and allocate when passed to a function.
+ */
 export class Pkt {
   base = 0; // start of the Ethernet header
   len = 0; // frame length
@@ -62,8 +66,8 @@ export function parseIPv4(u8: Uint8Array, dv: DataView, pk: Pkt, verifyL4: boole
   pk.l4len = l4len;
   pk.proto = proto;
   pk.ttl = u8[l3 + 8]!;
-  pk.saddr = dv.getUint32(l3 + 12);
-  pk.daddr = dv.getUint32(l3 + 16);
+  pk.saddr = dv.getInt32(l3 + 12);
+  pk.daddr = dv.getInt32(l3 + 16);
   pk.tcpFlags = 0;
   if (proto === PROTO_TCP) {
     if (l4len < TCP_HLEN) return ParseResult.L4_TRUNCATED;

@@ -13,7 +13,9 @@
  * expiry (wheel lists are doubly linked so an entry can also be removed at once). Each entry is touched by the wheel about once per timeout period, never per tick, and the table is
  * never scanned.
  *
- * Nothing here allocates after construction; every method works on integer row indexes.
+ * Nothing here allocates after construction; every method works on integer row indexes. Addresses are int32
+ * (the IPv4 address bits as a signed number) and times are ms on the worker's relative clock, so that values
+ * stay small integers for V8 and passing them never boxes.
  */
 
 export const NIL = -1;
@@ -42,20 +44,22 @@ export interface ExpireHandler {
 export class ConnTable {
   readonly capacity: number;
   count = 0;
+  /** The owner's clock (ms), set before each batch; insert() files new entries relative to it. */
+  now = 0;
 
   readonly proto: Uint8Array;
   readonly state: Uint8Array;
   readonly flags: Uint8Array;
   readonly fwd: Uint8Array;
-  /** Client address/port, virtual address/port, real (destination) address/port. */
-  readonly caddr: Uint32Array;
+  /** Client address/port, virtual address/port, real (destination) address/port. Addresses are int32. */
+  readonly caddr: Int32Array;
   readonly cport: Uint16Array;
-  readonly vaddr: Uint32Array;
+  readonly vaddr: Int32Array;
   readonly vport: Uint16Array;
-  readonly daddr: Uint32Array;
+  readonly daddr: Int32Array;
   readonly dport: Uint16Array;
   /** Local (FULLNAT) address/port; equal to caddr/cport for other methods. */
-  readonly laddr: Uint32Array;
+  readonly laddr: Int32Array;
   readonly lport: Uint16Array;
   /** Service slot and real slot (global ids from the snapshot). */
   readonly svc: Uint16Array;
@@ -81,13 +85,13 @@ export class ConnTable {
     this.state = new Uint8Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.fwd = new Uint8Array(capacity);
-    this.caddr = new Uint32Array(capacity);
+    this.caddr = new Int32Array(capacity);
     this.cport = new Uint16Array(capacity);
-    this.vaddr = new Uint32Array(capacity);
+    this.vaddr = new Int32Array(capacity);
     this.vport = new Uint16Array(capacity);
-    this.daddr = new Uint32Array(capacity);
+    this.daddr = new Int32Array(capacity);
     this.dport = new Uint16Array(capacity);
-    this.laddr = new Uint32Array(capacity);
+    this.laddr = new Int32Array(capacity);
     this.lport = new Uint16Array(capacity);
     this.svc = new Uint16Array(capacity);
     this.real = new Uint16Array(capacity);
@@ -136,13 +140,14 @@ export class ConnTable {
   }
 
   /**
-   * Allocates and indexes a new entry. Addresses/ports must be set by the caller through `set*` before any
-   * lookup, so this takes them all. Returns the row or NIL when the table is full.
+   * Allocates and indexes a new entry that expires `timeoutMs` after `now`. Returns the row, or NIL when the
+   * table is full.
    */
   insert(
     proto: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
-    laddr: number, lport: number, expires: number,
+    laddr: number, lport: number, timeoutMs: number,
   ): number {
+    const expires = this.now + timeoutMs;
     const c = this.freeHead;
     if (c === NIL) return NIL;
     this.freeHead = this.nextIn[c]!;

@@ -74,16 +74,21 @@ export class Dataplane implements FwdContext, ExpireHandler {
   /** Per real slot: its service and index in it (null/-1 when the real is not in the current snapshot). */
   private readonly realSvc: (CompiledService | null)[] = new Array<CompiledService | null>(MAX_REALS).fill(null);
   private readonly realIdx = new Int32Array(MAX_REALS).fill(-1);
-  private timeouts = new Float64Array(UDP_STATE + 1);
+  private timeouts = new Int32Array(UDP_STATE + 1);
   private verifyL4 = true;
   private nextTimers = 0;
-  readonly now: () => number;
+  /** Wall clock (injectable) and the worker's relative clock derived from it: ms since the worker started. */
+  private readonly clock: () => number;
+  private readonly epoch: number;
+  /** Relative ms at the start of the current batch (a small integer for V8 for 24 days of uptime). */
+  nowMs = 0;
   version = 0;
 
   constructor(opts: DataplaneOptions) {
     this.io = opts.io;
     this.batch = opts.batch ?? DEFAULT_BATCH;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.now ?? Date.now;
+    this.epoch = this.clock();
     const extraBase = this.batch * this.slotSize;
     const holdBase = extraBase + TX_EXTRA_SLOTS * this.slotSize;
     this.mem = new ArrayBuffer(holdBase + HOLD_SLOTS * this.slotSize);
@@ -94,7 +99,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     this.f64 = opts.stats.f64;
     this.active = opts.stats.active;
     this.inactive = opts.stats.inactive;
-    this.conns = new ConnTable(opts.maxConns ?? 1 << 16, this.now());
+    this.conns = new ConnTable(opts.maxConns ?? 1 << 16, 0);
     this.link = new Link(
       this.u8, this.dv, this.f64, this.txq, this.slotSize, this.headroom, extraBase, TX_EXTRA_SLOTS, holdBase, HOLD_SLOTS,
     );
@@ -102,7 +107,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
 
   /** Installs a new config version. Called between batches only. */
   applySnapshot(snap: Snapshot): void {
-    const now = this.now();
+    this.nowMs = this.clock() - this.epoch;
     this.services = compileServices(snap, this.active, this.inactive, this.services);
     this.realSvc.fill(null);
     this.realIdx.fill(-1);
@@ -114,44 +119,48 @@ export class Dataplane implements FwdContext, ExpireHandler {
     }
     this.link.configure(snap.net, this.services.vips);
     this.verifyL4 = snap.net.verifyL4;
-    this.timeouts = Float64Array.from(snap.timeoutsMs);
+    this.timeouts = Int32Array.from(snap.timeoutsMs);
     this.version = snap.version;
     this.f64[H_VERSION] = snap.version;
     this.f64[C.snapshots_applied]!++;
     // Resolve the reals' next hops before the first connection needs them.
-    this.link.beginBatch();
-    for (const svc of this.services.list) for (let i = 0; i < svc.n; i++) this.link.prefetch(svc.addr[i]!, now);
+    this.link.beginBatch(this.nowMs);
+    for (const svc of this.services.list) for (let i = 0; i < svc.n; i++) this.link.prefetch(svc.raddr[i]!);
     this.flush();
   }
 
   /** One loop turn: rx batch → process → tx batch (+ timers when due). Returns frames received or -errno. */
   step(): number {
-    const now = this.now();
-    this.f64[H_HEARTBEAT] = now;
+    const now = this.clock() - this.epoch;
+    this.nowMs = now;
+    this.conns.now = now;
+    this.f64[H_HEARTBEAT] = now + this.epoch;
     const n = this.io.recv(this.mem, this.slotSize, this.headroom, this.batch, this.lens);
-    this.link.beginBatch();
+    this.link.beginBatch(now);
     if (n > 0) {
       this.f64[C.rx_batches]!++;
       this.f64[C.rx_frames]! += n;
-      for (let i = 0; i < n; i++) this.frame(i * this.slotSize + this.headroom, this.lens[i]!, now);
+      for (let i = 0; i < n; i++) this.frame(i * this.slotSize + this.headroom, this.lens[i]!);
     }
-    if (now >= this.nextTimers) this.timers(now);
+    if (now >= this.nextTimers) this.timers();
     this.flush();
     return n;
   }
 
   /** Runs timers and flushes what they queued (idle path). */
   tick(): void {
-    const now = this.now();
-    this.f64[H_HEARTBEAT] = now;
-    this.link.beginBatch();
-    this.timers(now);
+    const now = this.clock() - this.epoch;
+    this.nowMs = now;
+    this.conns.now = now;
+    this.f64[H_HEARTBEAT] = now + this.epoch;
+    this.link.beginBatch(now);
+    this.timers();
     this.flush();
   }
 
   /** Ms until the next timer is due (for the idle sleep). */
   msUntilTimers(): number {
-    return Math.max(0, this.nextTimers - this.now());
+    return Math.max(0, this.nextTimers - (this.clock() - this.epoch));
   }
 
   /** ExpireHandler: a conn leaves the table. */
@@ -164,11 +173,11 @@ export class Dataplane implements FwdContext, ExpireHandler {
     this.f64[C.conns_expired]!++;
   }
 
-  private timers(now: number): void {
-    this.nextTimers = now + TIMER_INTERVAL_MS;
-    this.conns.expire(now, this);
+  private timers(): void {
+    this.nextTimers = this.nowMs + TIMER_INTERVAL_MS;
+    this.conns.expire(this.nowMs, this);
     this.f64[H_CONNS] = this.conns.count;
-    this.link.timers(now);
+    this.link.timers();
   }
 
   private flush(): void {
@@ -187,7 +196,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
   }
 
   /** Classifies one frame at `base`. */
-  private frame(base: number, len: number, now: number): void {
+  private frame(base: number, len: number): void {
     const f64 = this.f64;
     f64[C.rx_bytes]! += len;
     // A read that filled the whole slot may have been cut short by the kernel: count it as truncated.
@@ -201,9 +210,9 @@ export class Dataplane implements FwdContext, ExpireHandler {
     }
     const type = this.dv.getUint16(base + 12);
     if (type === ETHERTYPE_IPV4) {
-      this.ipv4(base, len, now);
+      this.ipv4(base, len);
     } else if (type === ETHERTYPE_ARP) {
-      this.link.arp(base, len, now);
+      this.link.arp(base, len);
     } else if (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) {
       f64[D.eth_vlan]!++;
     } else {
@@ -211,7 +220,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     }
   }
 
-  private ipv4(base: number, len: number, now: number): void {
+  private ipv4(base: number, len: number): void {
     const pk = this.pk;
     const f64 = this.f64;
     pk.base = base;
@@ -226,7 +235,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     if (proto !== PROTO_ICMP && services) {
       const svc = services.lookup(proto, pk.daddr, pk.dport);
       if (svc) {
-        this.inbound(svc, now);
+        this.inbound(svc);
         return;
       }
     }
@@ -244,16 +253,16 @@ export class Dataplane implements FwdContext, ExpireHandler {
       f64[D.reply_no_conn]!++;
       return;
     }
-    this.outbound(c, now);
+    this.outbound(c);
   }
 
-  private inbound(svc: CompiledService, now: number): void {
+  private inbound(svc: CompiledService): void {
     const pk = this.pk;
     const f64 = this.f64;
     const conns = this.conns;
     let c = conns.lookupIn(pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
     if (c === NIL) {
-      c = this.schedule(svc, now);
+      c = this.schedule(svc);
       if (c === NIL) return;
     }
     const r = conns.real[c]!;
@@ -265,7 +274,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
       f64[D.ipv4_ttl_expired]!++;
       return;
     }
-    this.advance(c, conns.flags[c]! & CF_NOOUTPUT ? DIR_INPUT_ONLY : DIR_INPUT, now);
+    this.advance(c, conns.flags[c]! & CF_NOOUTPUT ? DIR_INPUT_ONLY : DIR_INPUT);
     const bytes = pk.ipLen;
     const sb = SVC_BASE + conns.svc[c]! * STAT_FIELDS;
     const rb = REAL_BASE + r * STAT_FIELDS;
@@ -273,10 +282,10 @@ export class Dataplane implements FwdContext, ExpireHandler {
     f64[sb + SF_INBYTES]! += bytes;
     f64[rb + SF_INPKTS]!++;
     f64[rb + SF_INBYTES]! += bytes;
-    FORWARDERS[conns.fwd[c]!]!.inbound(this, pk, c, now);
+    FORWARDERS[conns.fwd[c]!]!.inbound(this, pk, c);
   }
 
-  private outbound(c: number, now: number): void {
+  private outbound(c: number): void {
     const pk = this.pk;
     const f64 = this.f64;
     const conns = this.conns;
@@ -290,7 +299,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
       return;
     }
     conns.flags[c] = conns.flags[c]! & ~CF_NOOUTPUT;
-    this.advance(c, DIR_OUTPUT, now);
+    this.advance(c, DIR_OUTPUT);
     const bytes = pk.ipLen;
     const sb = SVC_BASE + conns.svc[c]! * STAT_FIELDS;
     const rb = REAL_BASE + r * STAT_FIELDS;
@@ -298,11 +307,11 @@ export class Dataplane implements FwdContext, ExpireHandler {
     f64[sb + SF_OUTBYTES]! += bytes;
     f64[rb + SF_OUTPKTS]!++;
     f64[rb + SF_OUTBYTES]! += bytes;
-    FORWARDERS[conns.fwd[c]!]!.outbound(this, pk, c, now);
+    FORWARDERS[conns.fwd[c]!]!.outbound(this, pk, c);
   }
 
   /** A first packet: pick a real and create the conn. Returns the row, or NIL (dropped and counted). */
-  private schedule(svc: CompiledService, now: number): number {
+  private schedule(svc: CompiledService): number {
     const pk = this.pk;
     const f64 = this.f64;
     if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
@@ -315,7 +324,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     flow.sport = pk.sport;
     flow.daddr = pk.daddr;
     flow.dport = pk.dport;
-    const i = svc.sched.pick(svc, svc.schedState, flow, now);
+    const i = svc.sched.pick(svc, svc.schedState, flow, this.nowMs);
     if (i === NO_REAL) {
       f64[D.sched_no_real]!++;
       return NIL;
@@ -323,7 +332,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     const fwd = svc.fwd[i]!;
     const rport = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? svc.port[i]! : pk.dport;
     const c = this.conns.insert(
-      pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport, svc.addr[i]!, rport, pk.saddr, pk.sport, now + this.timeouts[0]!,
+      pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport, svc.raddr[i]!, rport, pk.saddr, pk.sport, this.timeouts[0]!,
     );
     if (c === NIL) {
       f64[D.conn_table_full]!++;
@@ -346,7 +355,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
   }
 
   /** State transition + timer re-arm for a packet in direction `dir`. */
-  private advance(c: number, dir: number, now: number): void {
+  private advance(c: number, dir: number): void {
     const conns = this.conns;
     const old = conns.state[c]!;
     let next = old;
@@ -370,7 +379,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
         }
       }
     }
-    conns.touch(c, now + this.timeouts[next]!);
+    conns.expires[c] = this.nowMs + this.timeouts[next]!; // the wheel re-files lazily
   }
 
   /** IPVS ip_vs_bind_dest: set OVERLOAD when the upper threshold is reached. */

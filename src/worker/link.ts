@@ -42,11 +42,14 @@ export class Link {
   private mac: Uint8Array = new Uint8Array(6);
   private macHi = 0;
   private macLo = 0;
-  private netAddr = new Uint32Array(0);
-  private netMask = new Uint32Array(0);
-  private ownAddr = new Uint32Array(0);
+  // Addresses here are int32 (see Pkt); 0 means none.
+  private netAddr = new Int32Array(0);
+  private netMask = new Int32Array(0);
+  private ownAddr = new Int32Array(0);
   private gateway = 0;
-  /** Addresses this worker answers ARP/ICMP echo for: director addresses and VIPs (int32 keys). */
+  /** The worker's clock (ms, relative), set by the dataplane before each batch: never passed per packet. */
+  now = 0;
+  /** Addresses this worker answers ARP/ICMP echo for: director addresses and VIPs. */
   private owned = new Set<number>();
   private extraNext = 0;
   private readonly holdNeigh: Int32Array;
@@ -76,19 +79,20 @@ export class Link {
   configure(net: NetConfig, vips: Set<number>): void {
     const mac = parseMac(net.mac);
     if (mac) this.mac = mac;
-    this.macHi = ((this.mac[0]! << 24) | (this.mac[1]! << 16) | (this.mac[2]! << 8) | this.mac[3]!) >>> 0;
+    this.macHi = (this.mac[0]! << 24) | (this.mac[1]! << 16) | (this.mac[2]! << 8) | this.mac[3]!;
     this.macLo = (this.mac[4]! << 8) | this.mac[5]!;
-    this.netAddr = Uint32Array.from(net.addrs, (a) => (a.addr & prefixMask(a.prefix)) >>> 0);
-    this.netMask = Uint32Array.from(net.addrs, (a) => prefixMask(a.prefix));
-    this.ownAddr = Uint32Array.from(net.addrs, (a) => a.addr);
-    this.gateway = net.gateway;
-    this.owned = new Set<number>(vips);
+    this.netAddr = Int32Array.from(net.addrs, (a) => a.addr & prefixMask(a.prefix));
+    this.netMask = Int32Array.from(net.addrs, (a) => prefixMask(a.prefix) | 0);
+    this.ownAddr = Int32Array.from(net.addrs, (a) => a.addr | 0);
+    this.gateway = net.gateway | 0;
+    this.owned = new Set<number>(vips); // int32 keys
     for (const a of net.addrs) this.owned.add(a.addr | 0);
   }
 
-  /** Called at the start of every batch. */
-  beginBatch(): void {
+  /** Called at the start of every batch with the worker's clock. */
+  beginBatch(now: number): void {
     this.extraNext = 0;
+    this.now = now;
   }
 
   /** Called after the batch was sent: hold slots whose frames went out become free. */
@@ -102,27 +106,27 @@ export class Link {
   }
 
   isForUs(base: number): boolean {
-    const hi = this.dv.getUint32(base);
+    const hi = this.dv.getInt32(base);
     const lo = this.dv.getUint16(base + 4);
-    return (hi === this.macHi && lo === this.macLo) || (hi === 0xffffffff && lo === 0xffff);
+    return (hi === this.macHi && lo === this.macLo) || (hi === -1 && lo === 0xffff);
   }
 
   owns(addr: number): boolean {
-    return this.owned.has(addr | 0);
+    return this.owned.has(addr);
   }
 
-  /** Next hop for `dst`: itself when on a connected prefix, else the gateway; -1 when unroutable. */
+  /** Next hop for `dst`: itself when on a connected prefix, else the gateway; 0 when unroutable. */
   nextHop(dst: number): number {
     for (let i = 0; i < this.netAddr.length; i++) {
-      if (((dst & this.netMask[i]!) >>> 0) === this.netAddr[i]) return dst;
+      if ((dst & this.netMask[i]!) === this.netAddr[i]) return dst;
     }
-    return this.gateway !== 0 ? this.gateway : -1;
+    return this.gateway;
   }
 
   /** Our address on the prefix that holds `dst` (source of ARP requests), or the first address. */
   private sourceFor(dst: number): number {
     for (let i = 0; i < this.netAddr.length; i++) {
-      if (((dst & this.netMask[i]!) >>> 0) === this.netAddr[i]) return this.ownAddr[i]!;
+      if ((dst & this.netMask[i]!) === this.netAddr[i]) return this.ownAddr[i]!;
     }
     return this.ownAddr.length > 0 ? this.ownAddr[0]! : 0;
   }
@@ -131,9 +135,10 @@ export class Link {
    * Sends the IPv4 frame at `base` towards `dst`: fills in the Ethernet addresses and queues it, or parks it
    * until the next hop resolves. Returns false when the frame was dropped (counted here).
    */
-  output(base: number, len: number, dst: number, now: number): boolean {
+  output(base: number, len: number, dst: number): boolean {
+    const now = this.now;
     const nh = this.nextHop(dst);
-    if (nh < 0) {
+    if (nh === 0) {
       this.f64[D.no_route]!++;
       return false;
     }
@@ -158,15 +163,16 @@ export class Link {
   }
 
   /** Starts resolving `ip` ahead of traffic (reals of a new snapshot). */
-  prefetch(ip: number, now: number): void {
+  prefetch(ip: number): void {
     const nh = this.nextHop(ip);
-    if (nh < 0) return;
+    if (nh === 0) return;
     const n = this.neigh.ensure(nh);
-    if (n >= 0 && this.neigh.state[n] === N_INCOMPLETE) this.solicit(n, now);
+    if (n >= 0 && this.neigh.state[n] === N_INCOMPLETE) this.solicit(n, this.now);
   }
 
   /** Handles an ARP frame. Returns true if a reply was queued in place (frame reused), else false. */
-  arp(base: number, len: number, now: number): boolean {
+  arp(base: number, len: number): boolean {
+    const now = this.now;
     const u8 = this.u8;
     const dv = this.dv;
     const a = base + ETH_HLEN;
@@ -176,8 +182,8 @@ export class Link {
       return false;
     }
     const op = dv.getUint16(a + 6);
-    const spa = dv.getUint32(a + 14);
-    const tpa = dv.getUint32(a + 24);
+    const spa = dv.getInt32(a + 14);
+    const tpa = dv.getInt32(a + 24);
     const forUs = this.owns(tpa);
     // RFC 826: refresh an existing entry from any ARP; create one only when the frame is addressed to us.
     if (spa !== 0) {
@@ -203,8 +209,8 @@ export class Link {
       u8[a + 8 + i] = this.mac[i]!; // sha = us
       u8[base + 6 + i] = this.mac[i]!;
     }
-    dv.setUint32(a + 24, spa); // tpa = requester
-    dv.setUint32(a + 14, tpa); // spa = the address asked for
+    dv.setInt32(a + 24, spa); // tpa = requester
+    dv.setInt32(a + 14, tpa); // spa = the address asked for
     if (!this.txq.push(base, len)) {
       this.f64[D.tx_failed]!++;
       return false;
@@ -223,9 +229,9 @@ export class Link {
     }
     u8[l4] = ICMP_ECHO_REPLY;
     dv.setUint16(l4 + 2, csumUpdate16(dv.getUint16(l4 + 2), ICMP_ECHO << 8, ICMP_ECHO_REPLY << 8));
-    const src = dv.getUint32(l3 + 12);
-    dv.setUint32(l3 + 12, dv.getUint32(l3 + 16));
-    dv.setUint32(l3 + 16, src);
+    const src = dv.getInt32(l3 + 12);
+    dv.setInt32(l3 + 12, dv.getInt32(l3 + 16));
+    dv.setInt32(l3 + 16, src);
     const oldTtl = dv.getUint16(l3 + 8);
     u8[l3 + 8] = 64;
     dv.setUint16(l3 + 10, csumUpdate16(dv.getUint16(l3 + 10), oldTtl, dv.getUint16(l3 + 8)));
@@ -242,7 +248,8 @@ export class Link {
   }
 
   /** Retries and expiry of neighbour resolution and held frames. */
-  timers(now: number): void {
+  timers(): void {
+    const now = this.now;
     const neigh = this.neigh;
     for (let h = 0; h < this.holdSlots; h++) {
       const n = this.holdNeigh[h]!;
@@ -342,8 +349,8 @@ export class Link {
       u8[a + 18 + i] = 0;
     }
     const target = neigh.ip[n]!;
-    dv.setUint32(a + 14, this.sourceFor(target));
-    dv.setUint32(a + 24, target);
+    dv.setInt32(a + 14, this.sourceFor(target));
+    dv.setInt32(a + 24, target);
     if (this.txq.push(base, ETH_HLEN + ARP_LEN)) {
       this.extraNext++;
       this.f64[C.arp_requests_sent]!++;

@@ -1,6 +1,6 @@
 /**
  * ARP neighbour cache of one worker: IPv4 address → MAC, with states and retry bookkeeping.
- * Rows live in typed arrays; a Map from address (as int32, a small integer key for V8) to row finds them.
+ * Rows live in typed arrays; a Map from address (int32, a small integer for V8) to row finds them.
  * Lookups do not allocate. Entries past their lifetime stay usable while a refresh request is outstanding
  * (like Linux's STALE/PROBE), so traffic to a known neighbour never stalls on a refresh.
  */
@@ -12,7 +12,7 @@ export const N_REACHABLE = 2;
 
 export class Neighbors {
   readonly capacity: number;
-  readonly ip: Uint32Array;
+  readonly ip: Int32Array;
   readonly mac: Uint8Array;
   readonly state: Uint8Array;
   /** When a reachable entry needs a refresh (ms). */
@@ -28,7 +28,7 @@ export class Neighbors {
 
   constructor(capacity = ARP_MAX_ENTRIES) {
     this.capacity = capacity;
-    this.ip = new Uint32Array(capacity);
+    this.ip = new Int32Array(capacity);
     this.mac = new Uint8Array(capacity * 6);
     this.state = new Uint8Array(capacity);
     this.expires = new Float64Array(capacity);
@@ -39,7 +39,7 @@ export class Neighbors {
 
   /** Row of `ip`, or -1. */
   lookup(ip: number): number {
-    const n = this.index.get(ip | 0);
+    const n = this.index.get(ip);
     return n === undefined ? -1 : n;
   }
 
@@ -57,7 +57,7 @@ export class Neighbors {
     }
     if (n < 0) return -1;
     this.next = (n + 1) % this.capacity;
-    if (this.state[n] !== N_FREE) this.index.delete(this.ip[n]! | 0);
+    if (this.state[n] !== N_FREE) this.index.delete(this.ip[n]!);
     else this.used++;
     this.ip[n] = ip;
     this.state[n] = N_INCOMPLETE;
@@ -65,7 +65,7 @@ export class Neighbors {
     this.lastReq[n] = -Infinity;
     this.tries[n] = 0;
     this.held[n] = 0;
-    this.index.set(ip | 0, n);
+    this.index.set(ip, n);
     return n;
   }
 
@@ -84,7 +84,7 @@ export class Neighbors {
   /** Frees a row (resolution failed). */
   drop(n: number): void {
     if (this.state[n] === N_FREE) return;
-    this.index.delete(this.ip[n]! | 0);
+    this.index.delete(this.ip[n]!);
     this.state[n] = N_FREE;
     this.held[n] = 0;
     this.used--;

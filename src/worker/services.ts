@@ -14,6 +14,8 @@ export class CompiledService implements SchedService {
   readonly lastWeight: Int32Array;
   readonly flags: Uint8Array;
   readonly addr: Uint32Array;
+  /** Real addresses as int32, for the packet path (see Pkt). */
+  readonly raddr: Int32Array;
   readonly port: Uint16Array;
   readonly fwd: Uint8Array;
   readonly uthreshold: Int32Array;
@@ -24,6 +26,7 @@ export class CompiledService implements SchedService {
   readonly realsKey: string;
   readonly svcSlot: number;
   readonly proto: number;
+  /** VIP as int32. */
   readonly vaddr: number;
   readonly vport: number;
   readonly persistent: number;
@@ -40,7 +43,7 @@ export class CompiledService implements SchedService {
     this.n = n;
     this.svcSlot = s.slot;
     this.proto = s.proto;
-    this.vaddr = s.vaddr;
+    this.vaddr = s.vaddr | 0;
     this.vport = s.vport;
     this.persistent = s.persistent;
     this.schedFlags = s.schedFlags;
@@ -49,6 +52,7 @@ export class CompiledService implements SchedService {
     this.weight = Int32Array.from(s.reals, (r) => r.weight);
     this.lastWeight = Int32Array.from(s.reals, (r) => r.lastWeight);
     this.addr = Uint32Array.from(s.reals, (r) => r.addr);
+    this.raddr = Int32Array.from(s.reals, (r) => r.addr | 0);
     this.port = Uint16Array.from(s.reals, (r) => r.port);
     this.fwd = Uint8Array.from(s.reals, (r) => r.fwd);
     this.uthreshold = Int32Array.from(s.reals, (r) => r.uthreshold);
@@ -76,14 +80,14 @@ export class CompiledService implements SchedService {
   }
 }
 
-/** Open-addressing index (proto, vaddr, vport) → CompiledService. */
+/** Open-addressing index (proto, vaddr, vport) → CompiledService. Addresses int32. */
 export class ServiceIndex {
   private readonly mask: number;
-  private readonly kAddr: Uint32Array;
+  private readonly kAddr: Int32Array;
   private readonly kPort: Int32Array;
   private readonly kProto: Uint8Array;
   private readonly val: (CompiledService | null)[];
-  /** Addresses owned as VIPs (any service), as int32 keys. */
+  /** Addresses owned as VIPs (any service), int32. */
   readonly vips = new Set<number>();
   readonly list: CompiledService[] = [];
 
@@ -91,7 +95,7 @@ export class ServiceIndex {
     let size = 8;
     while (size < services.length * 2) size <<= 1;
     this.mask = size - 1;
-    this.kAddr = new Uint32Array(size);
+    this.kAddr = new Int32Array(size);
     this.kPort = new Int32Array(size).fill(-1);
     this.kProto = new Uint8Array(size);
     this.val = new Array<CompiledService | null>(size).fill(null);
@@ -102,7 +106,7 @@ export class ServiceIndex {
       this.kPort[h] = s.vport;
       this.kProto[h] = s.proto;
       this.val[h] = s;
-      this.vips.add(s.vaddr | 0);
+      this.vips.add(s.vaddr);
       this.list.push(s);
     }
   }

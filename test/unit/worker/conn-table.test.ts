@@ -3,10 +3,15 @@ import { ConnTable, NIL } from '../../../src/worker/conn-table.js';
 
 const TCP = 6;
 
+// Addresses are int32 on the packet path (`| 0`): 198.18.0.100 is negative as a signed number.
+const VIP = 0xc6120064 | 0;
+const RIP = (i: number) => (0xc6120100 + (i % 7)) | 0;
+
 function fill(t: ConnTable, n: number, now: number, ttl: number): number[] {
   const rows: number[] = [];
+  t.now = now;
   for (let i = 0; i < n; i++) {
-    const c = t.insert(TCP, 0x0a000000 + i, 1024 + (i % 60000), 0xc6120064, 80, 0xc6120100 + (i % 7), 8080, 0x0a000000 + i, 1024 + (i % 60000), now + ttl);
+    const c = t.insert(TCP, 0x0a000000 + i, 1024 + (i % 60000), VIP, 80, RIP(i), 8080, 0x0a000000 + i, 1024 + (i % 60000), ttl);
     rows.push(c);
   }
   return rows;
@@ -18,12 +23,12 @@ describe('ConnTable', () => {
     const rows = fill(t, 50, 0, 1000);
     expect(rows.every((r) => r !== NIL)).toBe(true);
     for (let i = 0; i < 50; i++) {
-      expect(t.lookupIn(TCP, 0x0a000000 + i, 1024 + i, 0xc6120064, 80)).toBe(rows[i]);
-      expect(t.lookupOut(TCP, 0xc6120100 + (i % 7), 8080, 0x0a000000 + i, 1024 + i)).toBe(rows[i]);
+      expect(t.lookupIn(TCP, 0x0a000000 + i, 1024 + i, VIP, 80)).toBe(rows[i]);
+      expect(t.lookupOut(TCP, RIP(i), 8080, 0x0a000000 + i, 1024 + i)).toBe(rows[i]);
     }
-    expect(t.lookupIn(17, 0x0a000000, 1024, 0xc6120064, 80)).toBe(NIL);
-    expect(t.lookupIn(TCP, 0x0a000000, 1025, 0xc6120064, 80)).toBe(NIL);
-    expect(t.lookupOut(TCP, 0xc6120100, 8081, 0x0a000000, 1024)).toBe(NIL);
+    expect(t.lookupIn(17, 0x0a000000, 1024, VIP, 80)).toBe(NIL);
+    expect(t.lookupIn(TCP, 0x0a000000, 1025, VIP, 80)).toBe(NIL);
+    expect(t.lookupOut(TCP, RIP(0), 8081, 0x0a000000, 1024)).toBe(NIL);
   });
 
   it('refuses inserts when full and reuses freed rows', () => {
@@ -35,7 +40,7 @@ describe('ConnTable', () => {
     t.remove(rows[3]!, { onExpire: (c) => expired.push(c) });
     expect(expired).toEqual([rows[3]]);
     expect(t.count).toBe(7);
-    expect(t.lookupIn(TCP, 0x0a000003, 1027, 0xc6120064, 80)).toBe(NIL);
+    expect(t.lookupIn(TCP, 0x0a000003, 1027, VIP, 80)).toBe(NIL);
     expect(fill(t, 1, 0, 1000)[0]).toBe(rows[3]);
   });
 
