@@ -6,7 +6,7 @@
  *
  * Addresses are always printed numerically: tapvs never resolves names, so `-n` changes nothing here.
  */
-import type { ListResult, RealInfo, ServiceInfo } from '../control/protocol.js';
+import type { ConnInfo, ListResult, RealInfo, ServiceInfo } from '../control/protocol.js';
 import { FWD_DISPLAY } from '../types.js';
 import { IPVS_VERSION_STRING } from '../defaults.js';
 
@@ -42,19 +42,21 @@ export const DEFAULT_LIST_FORMAT: Readonly<ListFormat> = Object.freeze({
 });
 
 /**
- * Minimal C printf: conversions `%s %d %u %%` with optional `-` flag, width (digits or `*`) and length
- * modifiers `h l ll` (ignored). Integers are printed in full (bigint-safe); nothing else is supported.
+ * Minimal C printf: conversions `%s %d %u %%` with an optional `-` or `0` flag, width (digits or `*`) and
+ * length modifiers `h l ll` (ignored). Integers are printed in full (bigint-safe); nothing else is supported.
  */
 export function sprintf(fmt: string, ...args: ReadonlyArray<string | number | bigint>): string {
   let next = 0;
-  return fmt.replace(/%(-?)(\*|\d*)(?:hh|h|ll|l)?([sdu%])/g, (_m, left: string, width: string, conv: string) => {
+  return fmt.replace(/%([-0]?)(\*|\d*)(?:hh|h|ll|l)?([sdu%])/g, (_m, flag: string, width: string, conv: string) => {
     if (conv === '%') return '%';
     let w = 0;
     if (width === '*') w = Number(args[next++]);
     else if (width !== '') w = Number(width);
     const v = args[next++];
     const s = conv === 's' ? String(v) : _intString(v);
-    return left ? s.padEnd(w) : s.padStart(w);
+    if (flag === '-') return s.padEnd(w);
+    if (flag === '0' && conv !== 's') return s.startsWith('-') ? '-' + s.slice(1).padStart(w - 1, '0') : s.padStart(w, '0');
+    return s.padStart(w);
   });
 }
 
@@ -227,4 +229,18 @@ export function formatService(res: ListResult, fmt: ListFormat): string {
 /** `ipvsadm -L --timeout` (list_timeout). */
 export function formatTimeout(tcp: number, tcpfin: number, udp: number): string {
   return sprintf('Timeout (tcp tcpfin udp): %d %d %d\n', tcp, tcpfin, udp);
+}
+
+/**
+ * `ipvsadm -L -n -c` (list_conn/print_conn): a title, the header `"pro expire %-11s %-18s %-18s %s"` and one
+ * `"%-3s %-6s %-11s %-18s %-18s %s"` row per entry; expire is `"%02d:%02d"` of minutes (not wrapped) and seconds.
+ */
+export function formatConnList(conns: readonly ConnInfo[]): string {
+  let out = 'IPVS connection entries\n';
+  out += sprintf('pro expire %-11s %-18s %-18s %s\n', 'state', 'source', 'virtual', 'destination');
+  for (const c of conns) {
+    const expire = sprintf('%02d:%02d', Math.floor(c.expires / 60), c.expires % 60);
+    out += sprintf('%-3s %-6s %-11s %-18s %-18s %s\n', c.proto, expire, c.state, c.source, c.virtual, c.destination);
+  }
+  return out;
 }

@@ -6,12 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { ControlClient, resolveSocketPath } from '../control/client.js';
-import type { ListResult, StatusResult } from '../control/protocol.js';
+import type { ConnListResult, ListResult, StatusResult } from '../control/protocol.js';
 import { IPVS_MESSAGES, LbError } from '../errors.js';
 import { DEFAULT_SOCKET_PATH, IPVS_VERSION_STRING, SOCKET_ENV } from '../defaults.js';
 import { PROTOCOL_VERSION } from '../control/protocol.js';
 import { PROGRAM, UnsupportedError, UsageError, parseArgs, tryHelpLine, type ChangeRequest, type Command } from './args.js';
-import { formatList, formatService, formatTimeout } from './format.js';
+import { formatConnList, formatList, formatService, formatTimeout } from './format.js';
 
 /**
  * Exit statuses, as ipvsadm.c (1.29–1.31) produces them:
@@ -42,9 +42,7 @@ export interface CliIo {
 
 /** Commands parsed fully but without a control op yet, and the words naming them. */
 const NOT_YET: Partial<Record<Command['kind'], string>> = {
-  'list-conns': 'listing connections (-L -c)',
   'list-daemon': 'the connection sync daemon (--daemon)',
-  'set-timeouts': 'setting timeouts (--set)',
   save: 'saving rules (-S)',
   restore: 'restoring rules (-R)',
   'start-daemon': 'the connection sync daemon (--start-daemon)',
@@ -128,6 +126,24 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       io.stdout.write(formatTimeout(t.tcp, t.tcpfin, t.udp));
       return EXIT.OK;
     }
+    case 'list-conns': {
+      let res: ConnListResult;
+      try {
+        res = (await client.request({ op: 'list-conns' })) as ConnListResult;
+      } catch (err) {
+        return _daemonError(io, 'list', err, EXIT.LIST_FAILED);
+      }
+      if (!res || !Array.isArray(res.conns)) return _transport(io, 'malformed connection list from daemon');
+      io.stdout.write(formatConnList(res.conns));
+      return EXIT.OK;
+    }
+    case 'set-timeouts':
+      try {
+        await client.request({ op: 'set-timeouts', tcp: command.tcp, tcpfin: command.tcpfin, udp: command.udp });
+        return EXIT.OK;
+      } catch (err) {
+        return _daemonError(io, 'status', err, EXIT.DAEMON_ERROR);
+      }
     case 'change':
       try {
         await client.request(command.request);

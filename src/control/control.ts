@@ -11,13 +11,16 @@ import { checkSnapshot, type NetConfig, type Snapshot } from '../config/snapshot
 import { LbError, invalid } from '../errors.js';
 import { formatIPv4 } from '../util/addr.js';
 import { D, DROP_REASONS, COUNTERS, C, H_CONNS, REAL_BASE, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
-import type { FromWorker } from '../worker/messages.js';
+import type { ConnRows, FromWorker } from '../worker/messages.js';
 import { ESTIMATOR_INTERVAL_MS, RateEstimator } from './estimator.js';
-import { OPS, type ListResult, type Reply, type Request, type ServiceInfo, type StatsInfo, type StatusResult } from './protocol.js';
+import {
+  OPS, type ConnInfo, type ConnListResult, type ListResult, type Reply, type Request, type ServiceInfo, type StatsInfo,
+  type StatusResult,
+} from './protocol.js';
 import { ServiceTable, type ServiceState } from './state.js';
 import type { WorkerHandle } from './workers.js';
 import type { ServiceKey } from '../types.js';
-import { TcpState, UDP_STATE } from '../worker/tcp-state.js';
+import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
 
 const APPLY_TIMEOUT_MS = 3000;
 
@@ -36,6 +39,8 @@ const COMMANDS: Record<Request['op'], Handler> = {
   list: (c, r) => c.list(r.service),
   zero: (c, r) => c.zero(r.service),
   status: (c) => c.status(),
+  'list-conns': (c, r) => c.listConns(r.service),
+  'set-timeouts': (c, r) => c.mutate(() => c.table.setTimeouts(r.tcp, r.tcpfin, r.udp)),
 };
 
 export class Control {
@@ -77,6 +82,48 @@ export class Control {
   /** Worker → control messages. */
   onWorkerMessage(m: FromWorker): void {
     if (m.type === 'applied') this.settle();
+    else if (m.type === 'conns') {
+      const p = this.connQueries.get(m.reqId);
+      if (p) {
+        p.parts.push({ worker: m.id, rows: m.rows });
+        if (p.parts.length >= p.expected) p.done();
+      }
+    }
+  }
+
+  private nextReq = 1;
+  private readonly connQueries = new Map<number, { expected: number; parts: { worker: number; rows: ConnRows }[]; done: () => void }>();
+
+  /** `-L -n -c`: every live worker's entries, merged and sorted (protocol, client, virtual). */
+  async listConns(key?: ServiceKey): Promise<ConnListResult> {
+    let filter: ServiceState | undefined;
+    if (key !== undefined) [filter] = this.pick(key);
+    const live = this.workers.filter((w) => w.alive);
+    const reqId = this.nextReq++;
+    const parts: { worker: number; rows: ConnRows }[] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, APPLY_TIMEOUT_MS);
+      this.connQueries.set(reqId, { expected: live.length, parts, done: () => { clearTimeout(timer); resolve(); } });
+      if (live.length === 0) resolve();
+      for (const w of live) w.send({ type: 'list-conns', reqId });
+    });
+    this.connQueries.delete(reqId);
+    const conns: (ConnInfo & { k: number[] })[] = [];
+    const ep = (a: number, p: number) => `${formatIPv4(a >>> 0)}:${p}`;
+    for (const { worker, rows } of parts) {
+      for (let i = 0; i < rows.proto.length; i++) {
+        const proto = rows.proto[i] === 6 ? 'tcp' : 'udp';
+        if (filter && (filter.proto !== proto || filter.addr !== rows.vaddr[i]! >>> 0 || filter.port !== rows.vport[i])) continue;
+        conns.push({
+          proto: proto.toUpperCase(), expires: rows.expires[i]!, state: STATE_NAMES[rows.state[i]!] ?? 'NONE',
+          source: ep(rows.caddr[i]!, rows.cport[i]!), virtual: ep(rows.vaddr[i]!, rows.vport[i]!),
+          destination: ep(rows.daddr[i]!, rows.dport[i]!), worker,
+          k: [rows.proto[i]!, rows.caddr[i]! >>> 0, rows.cport[i]!, rows.vaddr[i]! >>> 0, rows.vport[i]!],
+        });
+      }
+    }
+    conns.sort((a, b) => { for (let j = 0; j < 5; j++) if (a.k[j] !== b.k[j]) return a.k[j]! - b.k[j]!; return 0; });
+    return { conns: conns.map(({ k: _k, ...c }) => c) };
   }
 
   /** Handles one request object (already JSON-parsed, not yet trusted). Never throws. */

@@ -49,11 +49,14 @@ export type Request =
   | { id?: number; op: 'clear' }
   | { id?: number; op: 'list'; service?: ServiceKey }
   | { id?: number; op: 'zero'; service?: ServiceKey }
-  | { id?: number; op: 'status' };
+  | { id?: number; op: 'status' }
+  | { id?: number; op: 'list-conns'; service?: ServiceKey }
+  | { id?: number; op: 'set-timeouts'; tcp: number; tcpfin: number; udp: number };
 
 export type Op = Request['op'];
 export const OPS: readonly Op[] = [
   'ping', 'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'list', 'zero', 'status',
+  'list-conns', 'set-timeouts',
 ];
 
 /** Counters as ipvsadm --stats shows them, plus the 2-second rate estimates (--rate). */
@@ -122,6 +125,28 @@ export interface StatusResult {
   uptimeSec: number;
   workers: WorkerStatus[];
   drops: Record<string, number>;
+}
+
+/** One connection entry as `ipvsadm -L -n -c` shows it. */
+export interface ConnInfo {
+  /** 'TCP' or 'UDP'. */
+  proto: string;
+  /** Seconds until expiry. */
+  expires: number;
+  /** State name (TCP states, or UDP). */
+  state: string;
+  /** Client address:port. */
+  source: string;
+  /** Virtual address:port. */
+  virtual: string;
+  /** Real address:port. */
+  destination: string;
+  /** Worker that owns the entry. */
+  worker: number;
+}
+
+export interface ConnListResult {
+  conns: ConnInfo[];
 }
 
 export type Reply =

@@ -18,7 +18,7 @@ import { getScheduler, parseSchedFlags } from '../sched/registry.js';
 import { FWD_CODES, protoFromName, type FwdMethod, type ProtoName, type ServiceKey } from '../types.js';
 import { formatIPv4, parseIPv4 } from '../util/addr.js';
 import type { RealSpec, ServiceSpec } from './protocol.js';
-import { STATE_NAMES, UDP_STATE } from '../worker/tcp-state.js';
+import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
 
 export interface RealState {
   slot: number;
@@ -44,6 +44,9 @@ export interface ServiceState {
   /** IPVS list order: newest first. */
   reals: RealState[];
 }
+
+/** Largest timeout accepted (seconds), so that it stays a 32-bit number of milliseconds. */
+const MAX_TIMEOUT_S = 2147483;
 
 const realKey = (addr: number, port: number) => `${addr}:${port}`;
 const svcKey = (proto: ProtoName, addr: number, port: number) => `${proto}/${addr}:${port}`;
@@ -96,6 +99,19 @@ export class ServiceTable {
       const i = (STATE_NAMES as readonly string[]).indexOf(name);
       if (i >= 0) this.timeouts[i] = v;
     }
+  }
+
+  /**
+   * `ipvsadm --set tcp tcpfin udp`: ESTABLISHED, FIN_WAIT and UDP timeouts in seconds; 0 keeps the current value
+   * (as IPVS). Applies from each connection's next packet.
+   */
+  setTimeouts(tcp: unknown, tcpfin: unknown, udp: unknown): void {
+    const t = checkInt(tcp, 'tcp', 0, MAX_TIMEOUT_S);
+    const f = checkInt(tcpfin, 'tcpfin', 0, MAX_TIMEOUT_S);
+    const u = checkInt(udp, 'udp', 0, MAX_TIMEOUT_S);
+    if (t) this.timeouts[TcpState.ESTABLISHED] = t;
+    if (f) this.timeouts[TcpState.FIN_WAIT] = f;
+    if (u) this.timeouts[UDP_STATE] = u;
   }
 
   list(): ServiceState[] {

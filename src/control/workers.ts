@@ -147,6 +147,8 @@ export class InlineWorker implements WorkerHandle {
       if (m.type === 'snapshot') {
         this.dp.applySnapshot(m.snapshot);
         this.onMessage({ type: 'applied', id: this.id, version: m.snapshot.version });
+      } else if (m.type === 'list-conns') {
+        this.onMessage({ type: 'conns', id: this.id, reqId: m.reqId, rows: this.dp.listConns() });
       }
     }
   }

@@ -15,6 +15,7 @@
  */
 import { DEFAULT_BATCH, RING_HEADROOM, RING_SLOT_SIZE, TX_EXTRA_SLOTS, MAX_REALS } from '../defaults.js';
 import type { Snapshot } from '../config/snapshot.js';
+import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
 import type { PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
@@ -163,6 +164,33 @@ export class Dataplane implements FwdContext, ExpireHandler {
     return Math.max(0, this.nextTimers - (this.clock() - this.epoch));
   }
 
+  /** Copies the connection table into columns (control-plane listing; allocates, never on the packet path). */
+  listConns(): ConnRows {
+    const t = this.conns;
+    const n = t.count;
+    const rows: ConnRows = {
+      proto: new Uint8Array(n), state: new Uint8Array(n), expires: new Int32Array(n), caddr: new Int32Array(n),
+      cport: new Uint16Array(n), vaddr: new Int32Array(n), vport: new Uint16Array(n), daddr: new Int32Array(n),
+      dport: new Uint16Array(n),
+    };
+    const now = this.clock() - this.epoch;
+    let k = 0;
+    t.forEach((c) => {
+      if (k >= n) return;
+      rows.proto[k] = t.proto[c]!;
+      rows.state[k] = t.state[c]!;
+      rows.expires[k] = Math.max(0, Math.ceil((t.expires[c]! - now) / 1000));
+      rows.caddr[k] = t.caddr[c]!;
+      rows.cport[k] = t.cport[c]!;
+      rows.vaddr[k] = t.vaddr[c]!;
+      rows.vport[k] = t.vport[c]!;
+      rows.daddr[k] = t.daddr[c]!;
+      rows.dport[k] = t.dport[c]!;
+      k++;
+    });
+    return rows;
+  }
+
   /** ExpireHandler: a conn leaves the table. */
   onExpire(c: number): void {
     const conns = this.conns;
@@ -170,6 +198,8 @@ export class Dataplane implements FwdContext, ExpireHandler {
     if (conns.flags[c]! & CF_ACTIVE) this.active[r]!--;
     else this.inactive[r]!--;
     this.unbindOverload(r);
+    const svc = this.realSvc[r];
+    if (svc) svc.countsChanged(this.realIdx[r]!);
     this.f64[C.conns_expired]!++;
   }
 
@@ -177,6 +207,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     this.nextTimers = this.nowMs + TIMER_INTERVAL_MS;
     this.conns.expire(this.nowMs, this);
     this.f64[H_CONNS] = this.conns.count;
+    if (this.services) for (const svc of this.services.list) svc.tick(this.nowMs);
     this.link.timers();
   }
 
@@ -347,6 +378,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     conns.flags[c] = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? 0 : CF_NOOUTPUT;
     this.inactive[slot]!++;
     this.bindOverload(svc, i, slot);
+    svc.countsChanged(i);
     f64[SVC_BASE + svc.svcSlot * STAT_FIELDS + SF_CONNS]!++;
     f64[REAL_BASE + slot * STAT_FIELDS + SF_CONNS]!++;
     f64[C.conns_created]!++;
@@ -376,6 +408,8 @@ export class Dataplane implements FwdContext, ExpireHandler {
             this.active[r]!--;
             this.inactive[r]!++;
           }
+          const svc = this.realSvc[r];
+          if (svc) svc.countsChanged(this.realIdx[r]!);
         }
       }
     }

@@ -7,12 +7,28 @@ import type { Snapshot } from '../config/snapshot.js';
 
 export type ToWorker =
   | { type: 'snapshot'; snapshot: Snapshot }
+  | { type: 'list-conns'; reqId: number }
   | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready'; id: number }
   | { type: 'applied'; id: number; version: number }
+  | { type: 'conns'; id: number; reqId: number; rows: ConnRows }
   | { type: 'fatal'; id: number; message: string };
+
+/** A worker's connection entries as columns (one element per entry), for listings. Addresses int32. */
+export interface ConnRows {
+  proto: Uint8Array;
+  state: Uint8Array;
+  /** Seconds until expiry. */
+  expires: Int32Array;
+  caddr: Int32Array;
+  cport: Uint16Array;
+  vaddr: Int32Array;
+  vport: Uint16Array;
+  daddr: Int32Array;
+  dport: Uint16Array;
+}
 
 /** What a worker thread is started with (workerData). */
 export interface WorkerInit {

@@ -74,6 +74,18 @@ export class CompiledService implements SchedService {
     this.schedState = sched.init(this, prev && prev.sched === sched ? prev.schedState : undefined);
   }
 
+  /** Tells the scheduler that real i's counts or OVERLOAD flag changed (Scheduler.countsChanged contract). */
+  countsChanged(i: number): void {
+    const cc = this.sched.countsChanged;
+    if (cc !== undefined) cc.call(this.sched, this, this.schedState, i);
+  }
+
+  /** Periodic scheduler housekeeping (Scheduler.tick), from the worker's timer pass. */
+  tick(nowMs: number): void {
+    const t = this.sched.tick;
+    if (t !== undefined) t.call(this.sched, this, this.schedState, nowMs);
+  }
+
   indexOfSlot(slot: number): number {
     for (let i = 0; i < this.n; i++) if (this.slot[i] === slot) return i;
     return -1;

@@ -35,6 +35,8 @@ function main(): void {
       if (msg.type === 'snapshot') {
         dp.applySnapshot(msg.snapshot);
         post({ type: 'applied', id: init.id, version: msg.snapshot.version });
+      } else if (msg.type === 'list-conns') {
+        post({ type: 'conns', id: init.id, reqId: msg.reqId, rows: dp.listConns() });
       }
     }
     const n = dp.step();

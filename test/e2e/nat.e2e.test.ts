@@ -64,6 +64,17 @@ describe.skipIf(skip !== null)(`NAT end to end over a real TAP${skip ? ` (skippe
     expect(outpkts).toBe(recv + (single.Tcp!.InSegs! - after.Tcp!.InSegs!));
   }, 120_000);
 
+  it('lists the connections with -L -n -c', async () => {
+    const r = await bed.adm(['-L', '-n', '-c']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe('IPVS connection entries');
+    expect(lines[1]).toBe('pro expire state       source             virtual            destination');
+    const rows = lines.slice(2).filter((l) => l.startsWith('TCP'));
+    expect(rows.length).toBe(201); // every connection of the HTTP test, closed and waiting out their timers
+    for (const row of rows) expect(row).toMatch(/^TCP \d\d:\d\d  (TIME_WAIT|CLOSE|FIN_WAIT|CLOSE_WAIT|LAST_ACK) +198\.18\.0\.2:\d+ +198\.18\.0\.100:80 +198\.18\.1\.1[12]:80$/);
+  });
+
   it('lists the service in ipvsadm layout with both reals', async () => {
     const r = await bed.adm(['-L', '-n']);
     expect(r.code).toBe(0);

@@ -220,6 +220,30 @@ describe('NAT pipeline over the in-memory PacketIO', () => {
     for (const [name, n] of Object.entries(expected)) expect(drops[name], name).toBe(n);
   });
 
+  it('lists connections for -L -n -c, and --set changes the established timeout from the next packet', async () => {
+    b.io.inject(syn(44000));
+    b.w.pump();
+    const [f] = answerArp(b);
+    const real = parseFrame(f!).ip!.dst;
+    b.io.inject(pkt().eth({ src: MACS[real], dst: DIR_MAC }).ipv4({ src: real, dst: CIP }).tcp({ sport: 8080, dport: 44000, flags: 'SA', seq: 1, ack: 1001 }).build());
+    b.io.inject(syn(44000, 'A'));
+    b.w.pump();
+    answerArp(b);
+    let list = await ok(b.control, { op: 'list-conns' });
+    expect(list.conns).toEqual([
+      { proto: 'TCP', expires: 900, state: 'ESTABLISHED', source: `${CIP}:44000`, virtual: `${VIP}:80`, destination: `${real}:8080`, worker: 0 },
+    ]);
+    await ok(b.control, { op: 'set-timeouts', tcp: 60, tcpfin: 0, udp: 0 });
+    expect(b.control.status().timeouts).toEqual({ tcp: 60, tcpfin: 120, udp: 300 });
+    b.clock.t += 10_000;
+    b.io.inject(syn(44000, 'PA'));
+    b.w.pump();
+    list = await ok(b.control, { op: 'list-conns' });
+    expect(list.conns[0]).toMatchObject({ state: 'ESTABLISHED', expires: 60 });
+    const bad = await b.control.handle({ op: 'set-timeouts', tcp: -1, tcpfin: 0, udp: 0 });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'EINVAL', message: 'tcp must be an integer in 0..2147483' } });
+  });
+
   it('answers ICMP echo to the VIP', () => {
     b.io.inject(pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).icmp({ type: 8, id: 7, seq: 1 }).payload('ping').build());
     b.w.pump();
