@@ -413,7 +413,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
         }
       }
     }
-    conns.expires[c] = this.nowMs + this.timeouts[next]!; // the wheel re-files lazily
+    conns.refresh(c, this.timeouts[next]!);
   }
 
   /** IPVS ip_vs_bind_dest: set OVERLOAD when the upper threshold is reached. */

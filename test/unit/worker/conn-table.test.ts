@@ -59,6 +59,18 @@ describe('ConnTable', () => {
     expect(t.count).toBe(0);
   });
 
+  it('expires an entry on time when its expiry moves earlier (ESTABLISHED → CLOSE)', () => {
+    const t = new ConnTable(16, 0);
+    const [c] = fill(t, 1, 0, 900_000);
+    t.now = 5_000;
+    t.refresh(c!, 10_000);
+    const gone: number[] = [];
+    t.expire(14_999, { onExpire: (x) => gone.push(x) });
+    expect(gone).toEqual([]);
+    t.expire(15_000, { onExpire: (x) => gone.push(x) });
+    expect(gone).toEqual([c]);
+  });
+
   it('handles timeouts longer than the wheel span and bounded expiry budgets', () => {
     const t = new ConnTable(4096, 0);
     const rows = fill(t, 3000, 0, 10_000_000); // 10 000 s, more than the 4096 s wheel
@@ -79,5 +91,55 @@ describe('ConnTable', () => {
     const seen: number[] = [];
     t.forEach((c) => seen.push(c));
     expect(seen.sort((a, b) => a - b)).toEqual(rows.slice(1).sort((a, b) => a - b));
+  });
+});
+
+describe('ConnTable against a naive model', () => {
+  it('expires exactly what a map of expiry times says, through random inserts, touches, removals and budgets', () => {
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const t = new ConnTable(512, 0);
+    const model = new Map<number, number>(); // row → expires
+    const keyOf = new Map<number, number>(); // row → client port (its identity)
+    let now = 0;
+    let nextPort = 1;
+    const h = { onExpire: (c: number) => {
+      expect(model.get(c)! <= now).toBe(true);
+      model.delete(c);
+    } };
+    for (let step = 0; step < 20_000; step++) {
+      const op = rnd(10);
+      if (op < 4 && model.size < 500) {
+        t.now = now;
+        const ttl = [500, 2_000, 10_000, 5_000_000][rnd(4)]!;
+        const port = nextPort++ & 0xffff;
+        const c = t.insert(TCP, 1, port, VIP, 80, RIP(port), 8080, 1, port, ttl);
+        expect(c).not.toBe(NIL);
+        model.set(c, now + ttl);
+        keyOf.set(c, port);
+      } else if (op < 6 && model.size > 0) {
+        const rows = [...model.keys()];
+        const c = rows[rnd(rows.length)]!;
+        const e = now + [100, 3_000, 50_000][rnd(3)]!;
+        t.touch(c, e);
+        model.set(c, e);
+      } else if (op < 7 && model.size > 0) {
+        const rows = [...model.keys()];
+        const c = rows[rnd(rows.length)]!;
+        t.remove(c, { onExpire: () => model.delete(c) });
+      } else {
+        now += rnd(1500);
+        t.expire(now, h, 1 + rnd(8));
+      }
+      expect(t.count).toBe(model.size);
+    }
+    // Drain everything: all entries eventually expire, each exactly once.
+    now += 10_000_000;
+    while (t.count > 0) t.expire(now, h, 64);
+    expect(model.size).toBe(0);
+    for (const [, port] of keyOf) expect(t.lookupIn(TCP, 1, port, VIP, 80)).toBe(NIL);
   });
 });
