@@ -46,6 +46,24 @@ export interface NetConfig {
   gateway: number;
   /** Verify TCP/UDP checksums of received segments (drop and count bad ones). */
   verifyL4: boolean;
+  /**
+   * MTU of the TAP segment in bytes (IP packet size, without the Ethernet header); DEFAULT_MTU when absent.
+   * The TUN method's tunnel MTU is this minus the 20-byte outer header.
+   */
+  mtu?: number;
+}
+
+/** Default segment MTU (`tapvs run --mtu`). */
+export const DEFAULT_MTU = 1500;
+/** Accepted `--mtu` range: 576 (every IPv4 host must take it, RFC 791) up to jumbo frames. */
+export const MIN_MTU = 576;
+export const MAX_MTU = 9216;
+
+export interface ConnPolicy {
+  /** expire_nodest_conn: a packet of a conn whose real was removed expires the conn (and may start a new one). */
+  expireNodestConn: boolean;
+  /** expire_quiescent_template: a persistence template whose real has weight 0 is not reused. */
+  expireQuiescentTemplate: boolean;
 }
 
 export interface Snapshot {
@@ -54,6 +72,8 @@ export interface Snapshot {
   services: SnapshotService[];
   /** Timeout per conn state in ms, indexed by TcpState, with UDP at index UDP_STATE. */
   timeoutsMs: number[];
+  /** IPVS sysctl-like behaviours (ipvs-semantics.md §3.6). */
+  policy: ConnPolicy;
 }
 
 /**
@@ -64,6 +84,8 @@ export function checkSnapshot(s: Snapshot, maxServices: number, maxReals: number
   const svcSlots = new Set<number>();
   const realSlots = new Set<number>();
   const keys = new Set<string>();
+  const mtu = s.net.mtu;
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU)) return `net.mtu ${mtu} out of range`;
   for (const svc of s.services) {
     if (!Number.isInteger(svc.slot) || svc.slot < 0 || svc.slot >= maxServices) return `service slot ${svc.slot} out of range`;
     if (svcSlots.has(svc.slot)) return `service slot ${svc.slot} used twice`;

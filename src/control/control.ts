@@ -21,6 +21,7 @@ import { ServiceTable, type ServiceState } from './state.js';
 import type { WorkerHandle } from './workers.js';
 import type { ServiceKey } from '../types.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
+import { CF_ASSURED, CF_TEMPLATE } from '../worker/conn-table.js';
 
 const APPLY_TIMEOUT_MS = 3000;
 
@@ -115,7 +116,9 @@ export class Control {
         const proto = rows.proto[i] === 6 ? 'tcp' : 'udp';
         if (filter && (filter.proto !== proto || filter.addr !== rows.vaddr[i]! >>> 0 || filter.port !== rows.vport[i])) continue;
         conns.push({
-          proto: proto.toUpperCase(), expires: rows.expires[i]!, state: STATE_NAMES[rows.state[i]!] ?? 'NONE',
+          proto: proto.toUpperCase(), expires: rows.expires[i]!,
+          // Templates show NONE, or ASSURED once a controlled conn was established (current kernels).
+          state: rows.flags[i]! & CF_TEMPLATE ? (rows.flags[i]! & CF_ASSURED ? 'ASSURED' : 'NONE') : (STATE_NAMES[rows.state[i]!] ?? 'NONE'),
           source: ep(rows.caddr[i]!, rows.cport[i]!), virtual: ep(rows.vaddr[i]!, rows.vport[i]!),
           destination: ep(rows.daddr[i]!, rows.dport[i]!), worker,
           k: [rows.proto[i]!, rows.caddr[i]! >>> 0, rows.cport[i]!, rows.vaddr[i]! >>> 0, rows.vport[i]!],
@@ -173,7 +176,7 @@ export class Control {
   }
 
   private realSlotInUse(slot: number): boolean {
-    return this.workers.some((w) => w.stats.active[slot]! + w.stats.inactive[slot]! > 0);
+    return this.workers.some((w) => w.stats.active[slot]! + w.stats.inactive[slot]! + w.stats.persist[slot]! > 0);
   }
 
   private sum(base: number, slot: number, out: Float64Array): void {
@@ -211,13 +214,15 @@ export class Control {
       .map((r) => {
         let active = 0;
         let inactive = 0;
+        let persist = 0;
         for (const w of this.workers) {
           active += w.stats.active[r.slot]!;
           inactive += w.stats.inactive[r.slot]!;
+          persist += w.stats.persist[r.slot]!;
         }
         return {
           rip: formatIPv4(r.addr), rport: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold,
-          lthreshold: r.lthreshold, active, inactive, persist: 0, stats: this.statsInfo('real', r.slot),
+          lthreshold: r.lthreshold, active, inactive, persist, stats: this.statsInfo('real', r.slot),
         };
       });
     return {

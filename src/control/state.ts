@@ -9,7 +9,7 @@
  * once no worker holds a connection on it any more (the `inUse` callback reads the workers' counters).
  */
 import { DEFAULT_SCHEDULER, DEFAULT_TIMEOUTS, DEFAULT_WEIGHT, MAX_REALS, MAX_SERVICES, MAX_WEIGHT } from '../defaults.js';
-import type { NetConfig, Snapshot, SnapshotReal, SnapshotService } from '../config/snapshot.js';
+import type { ConnPolicy, NetConfig, Snapshot, SnapshotReal, SnapshotService } from '../config/snapshot.js';
 import {
   LbError, destExists, invalid, noSuchDest, noSuchService, serviceExists, serviceNotDefined, unknownScheduler,
 } from '../errors.js';
@@ -92,6 +92,8 @@ export class ServiceTable {
   /** Timeouts in seconds per conn state (index TcpState, UDP at UDP_STATE). */
   readonly timeouts: number[];
   version = 0;
+  /** IPVS behaviour switches (sysctl-like), set by the daemon's options. */
+  policy: ConnPolicy = { expireNodestConn: false, expireQuiescentTemplate: false };
 
   constructor(private readonly realSlotInUse: (slot: number) => boolean = () => false) {
     this.timeouts = new Array<number>(UDP_STATE + 1).fill(0);
@@ -192,7 +194,7 @@ export class ServiceTable {
         schedFlags: s.schedFlags, persistent: s.persistent, netmask: s.netmask, reals, table,
       };
     });
-    return { version: this.version, net, services, timeoutsMs: this.timeouts.map((t) => t * 1000) };
+    return { version: this.version, net, services, timeoutsMs: this.timeouts.map((t) => t * 1000), policy: this.policy };
   }
 
   private mustFind(key: ServiceKey, notFound: () => LbError): ServiceState {
@@ -233,14 +235,16 @@ export class ServiceTable {
     if (typeof flags === 'string') throw invalid(flags);
     const persistent = spec.persistent ?? cur?.persistent ?? 0;
     checkInt(persistent, 'service.persistent', 0, 2678400);
-    if (persistent !== 0) throw invalid('persistence (-p) is not supported by this tapvs version yet');
-    if (spec.netmask !== undefined && spec.netmask !== '255.255.255.255') {
-      throw invalid('a persistence netmask (-M) needs persistence, which this tapvs version does not support yet');
+    let netmask = cur?.netmask ?? 0xffffffff;
+    if (spec.netmask !== undefined) {
+      netmask = typeof spec.netmask === 'string' ? parseIPv4(spec.netmask) : -1;
+      if (netmask < 0) throw invalid(`service.netmask must be a dotted IPv4 netmask, got ${JSON.stringify(spec.netmask)}`);
     }
     if (port === 0 && persistent === 0) throw invalid('Zero port specified for non-persistent service');
+    if (port === 0) throw invalid('port-zero (any port) services are not supported by this tapvs version yet');
     return {
       proto: spec.proto as ProtoName, addr, port, scheduler: sched.name, schedFlagNames: flagNames, schedFlags: flags,
-      persistent, netmask: 0xffffffff,
+      persistent, netmask,
     };
   }
 

@@ -26,6 +26,9 @@ export const NIL = -1;
 /** Entry flags. */
 export const CF_ACTIVE = 1; // counted in active (else inactive)
 export const CF_NOOUTPUT = 2; // no real→client packet seen yet (DR/TUN conns keep it)
+export const CF_TEMPLATE = 4; // a persistence template (client network → real), not a connection
+export const CF_ASSURED = 8; // template state ASSURED (a controlled conn got established / saw a reply)
+export const CF_NOINDEX_IN = 16; // taken out of the inbound index (an invalidated template waiting to expire)
 
 const WHEEL_BITS = 12;
 const WHEEL_SLOTS = 1 << WHEEL_BITS; // 4096 s span; longer timeouts are simply re-filed
@@ -40,8 +43,11 @@ function hash5(proto: number, a: number, ap: number, b: number, bp: number): num
 }
 
 export interface ExpireHandler {
-  /** Called for each entry that expires, before its row is freed. */
-  onExpire(c: number): void;
+  /**
+   * Called for each entry whose time is up (`forced`: removed now by remove()). Return true to free the row;
+   * false keeps it, filed again under the `expires[c]` the handler set (ignored when forced).
+   */
+  onExpire(c: number, forced: boolean): boolean;
 }
 
 export class ConnTable {
@@ -67,6 +73,9 @@ export class ConnTable {
   /** Service slot and real slot (global ids from the snapshot). */
   readonly svc: Uint16Array;
   readonly real: Uint16Array;
+  /** Controlling persistence template of a conn (NIL if none); for a template, how many conns it controls. */
+  readonly ctrl: Int32Array;
+  readonly nctl: Int32Array;
   /** Absolute expiry time, ms (worker clock). */
   readonly expires: Float64Array;
 
@@ -104,6 +113,8 @@ export class ConnTable {
     this.lport = new Uint16Array(capacity);
     this.svc = new Uint16Array(capacity);
     this.real = new Uint16Array(capacity);
+    this.ctrl = new Int32Array(capacity);
+    this.nctl = new Int32Array(capacity);
     this.expires = new Float64Array(capacity);
     this.kin = new Int32Array(capacity * 4);
     this.kout = new Int32Array(capacity * 4);
@@ -173,6 +184,8 @@ export class ConnTable {
     this.lport[c] = lport;
     this.state[c] = 0;
     this.flags[c] = 0;
+    this.ctrl[c] = NIL;
+    this.nctl[c] = 0;
     this.expires[c] = expires;
     const r = c << 2;
     const kin = this.kin;
@@ -223,9 +236,12 @@ export class ConnTable {
           return expired;
         }
         if (this.expires[c]! <= nowMs) {
-          handler.onExpire(c);
-          this.free(c);
-          expired++;
+          if (handler.onExpire(c, false)) {
+            this.free(c);
+            expired++;
+          } else {
+            this.file(c, this.expires[c]!);
+          }
         } else {
           this.file(c, this.expires[c]!);
         }
@@ -236,11 +252,19 @@ export class ConnTable {
     }
   }
 
-  /** Removes an entry at once (conn reuse, flush, real removal): handler.onExpire, then free. */
+  /** Removes an entry at once (conn reuse, flush, real removal): handler.onExpire(c, true), then free. */
   remove(c: number, handler: ExpireHandler): void {
     this.unfile(c);
-    handler.onExpire(c);
+    handler.onExpire(c, true);
     this.free(c);
+  }
+
+  /** Takes entry c out of the inbound index: it no longer matches lookups but lives on until it expires. */
+  unindexIn(c: number): void {
+    if (this.flags[c]! & CF_NOINDEX_IN) return;
+    const hi = hash5(this.proto[c]!, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!) & this.mask;
+    this.unchain(this.bucketsIn, this.kin, hi, c);
+    this.flags[c] = this.flags[c]! | CF_NOINDEX_IN;
   }
 
   /**
@@ -291,8 +315,10 @@ export class ConnTable {
 
   private free(c: number): void {
     const proto = this.proto[c]!;
-    const hi = hash5(proto, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!) & this.mask;
-    this.unchain(this.bucketsIn, this.kin, hi, c);
+    if (!(this.flags[c]! & CF_NOINDEX_IN)) {
+      const hi = hash5(proto, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!) & this.mask;
+      this.unchain(this.bucketsIn, this.kin, hi, c);
+    }
     const ho = hash5(proto, this.daddr[c]!, this.dport[c]!, this.laddr[c]!, this.lport[c]!) & this.mask;
     this.unchain(this.bucketsOut, this.kout, ho, c);
     this.flags[c] = 0;

@@ -24,6 +24,7 @@ import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
 import { CF_ACTIVE, CF_NOOUTPUT, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
 import { Link, TxQueue } from './link.js';
+import { ConnLife } from './conn-life.js';
 import { CompiledService, ServiceIndex, compileServices } from './services.js';
 import {
   C, D, H_CONNS, H_HEARTBEAT, H_VERSION, REAL_BASE, SF_CONNS, SF_INBYTES, SF_INPKTS, SF_OUTBYTES, SF_OUTPKTS, STAT_FIELDS,
@@ -54,7 +55,7 @@ export interface DataplaneOptions {
   now?: () => number;
 }
 
-export class Dataplane implements FwdContext, ExpireHandler {
+export class Dataplane implements FwdContext {
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly mem: ArrayBuffer;
@@ -70,12 +71,12 @@ export class Dataplane implements FwdContext, ExpireHandler {
   private readonly lens: Int32Array;
   private readonly txq: TxQueue;
   private readonly pk = new Pkt();
-  private readonly flow: FlowKey = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private services: ServiceIndex | null = null;
   /** Per real slot: its service and index in it (null/-1 when the real is not in the current snapshot). */
   private readonly realSvc: (CompiledService | null)[] = new Array<CompiledService | null>(MAX_REALS).fill(null);
   private readonly realIdx = new Int32Array(MAX_REALS).fill(-1);
-  private timeouts = new Int32Array(UDP_STATE + 1);
+  private readonly life: ConnLife;
+  private expireNodestConn = false;
   private verifyL4 = true;
   private nextTimers = 0;
   /** Wall clock (injectable) and the worker's relative clock derived from it: ms since the worker started. */
@@ -101,6 +102,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     this.active = opts.stats.active;
     this.inactive = opts.stats.inactive;
     this.conns = new ConnTable(opts.maxConns ?? 1 << 16, 0);
+    this.life = new ConnLife(this.conns, opts.stats, this.realSvc, this.realIdx);
     this.link = new Link(
       this.u8, this.dv, this.f64, this.txq, this.slotSize, this.headroom, extraBase, TX_EXTRA_SLOTS, holdBase, HOLD_SLOTS,
     );
@@ -120,7 +122,9 @@ export class Dataplane implements FwdContext, ExpireHandler {
     }
     this.link.configure(snap.net, this.services.vips);
     this.verifyL4 = snap.net.verifyL4;
-    this.timeouts = Int32Array.from(snap.timeoutsMs);
+    this.life.timeouts = Int32Array.from(snap.timeoutsMs);
+    this.life.expireQuiescentTemplate = snap.policy.expireQuiescentTemplate;
+    this.expireNodestConn = snap.policy.expireNodestConn;
     this.version = snap.version;
     this.f64[H_VERSION] = snap.version;
     this.f64[C.snapshots_applied]!++;
@@ -169,7 +173,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
     const t = this.conns;
     const n = t.count;
     const rows: ConnRows = {
-      proto: new Uint8Array(n), state: new Uint8Array(n), expires: new Int32Array(n), caddr: new Int32Array(n),
+      proto: new Uint8Array(n), state: new Uint8Array(n), flags: new Uint8Array(n), expires: new Int32Array(n), caddr: new Int32Array(n),
       cport: new Uint16Array(n), vaddr: new Int32Array(n), vport: new Uint16Array(n), daddr: new Int32Array(n),
       dport: new Uint16Array(n),
     };
@@ -179,6 +183,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
       if (k >= n) return;
       rows.proto[k] = t.proto[c]!;
       rows.state[k] = t.state[c]!;
+      rows.flags[k] = t.flags[c]!;
       rows.expires[k] = Math.max(0, Math.ceil((t.expires[c]! - now) / 1000));
       rows.caddr[k] = t.caddr[c]!;
       rows.cport[k] = t.cport[c]!;
@@ -191,21 +196,9 @@ export class Dataplane implements FwdContext, ExpireHandler {
     return rows;
   }
 
-  /** ExpireHandler: a conn leaves the table. */
-  onExpire(c: number): void {
-    const conns = this.conns;
-    const r = conns.real[c]!;
-    if (conns.flags[c]! & CF_ACTIVE) this.active[r]!--;
-    else this.inactive[r]!--;
-    this.unbindOverload(r);
-    const svc = this.realSvc[r];
-    if (svc) svc.countsChanged(this.realIdx[r]!);
-    this.f64[C.conns_expired]!++;
-  }
-
   private timers(): void {
     this.nextTimers = this.nowMs + TIMER_INTERVAL_MS;
-    this.conns.expire(this.nowMs, this);
+    this.conns.expire(this.nowMs, this.life);
     this.f64[H_CONNS] = this.conns.count;
     if (this.services) for (const svc of this.services.list) svc.tick(this.nowMs);
     this.link.timers();
@@ -292,20 +285,33 @@ export class Dataplane implements FwdContext, ExpireHandler {
     const f64 = this.f64;
     const conns = this.conns;
     let c = conns.lookupIn(pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
+    if (c !== NIL) {
+      if (this.realSvc[conns.real[c]!] === null) {
+        // Its real was removed. IPVS expire_nodest_conn=0 drops the packet; =1 expires the conn and treats the
+        // packet as one without a conn.
+        if (!this.expireNodestConn) {
+          f64[D.real_unavailable]!++;
+          return;
+        }
+        conns.remove(c, this.life);
+        f64[C.conns_nodest_expired]!++;
+        c = NIL;
+      } else if (pk.proto === PROTO_TCP && this.life.reusable(c, pk.tcpFlags)) {
+        conns.remove(c, this.life);
+        f64[C.conns_reused]!++;
+        c = NIL;
+      }
+    }
     if (c === NIL) {
-      c = this.schedule(svc);
+      c = this.life.schedule(svc, pk, this.nowMs);
       if (c === NIL) return;
     }
     const r = conns.real[c]!;
-    if (this.realSvc[r] === null) {
-      f64[D.real_unavailable]!++;
-      return;
-    }
     if (pk.ttl <= 1) {
       f64[D.ipv4_ttl_expired]!++;
       return;
     }
-    this.advance(c, conns.flags[c]! & CF_NOOUTPUT ? DIR_INPUT_ONLY : DIR_INPUT);
+    this.life.advance(c, conns.flags[c]! & CF_NOOUTPUT ? DIR_INPUT_ONLY : DIR_INPUT, pk.tcpFlags);
     const bytes = pk.ipLen;
     const sb = SVC_BASE + conns.svc[c]! * STAT_FIELDS;
     const rb = REAL_BASE + r * STAT_FIELDS;
@@ -330,7 +336,7 @@ export class Dataplane implements FwdContext, ExpireHandler {
       return;
     }
     conns.flags[c] = conns.flags[c]! & ~CF_NOOUTPUT;
-    this.advance(c, DIR_OUTPUT);
+    this.life.advance(c, DIR_OUTPUT, pk.tcpFlags);
     const bytes = pk.ipLen;
     const sb = SVC_BASE + conns.svc[c]! * STAT_FIELDS;
     const rb = REAL_BASE + r * STAT_FIELDS;
@@ -339,99 +345,5 @@ export class Dataplane implements FwdContext, ExpireHandler {
     f64[rb + SF_OUTPKTS]!++;
     f64[rb + SF_OUTBYTES]! += bytes;
     FORWARDERS[conns.fwd[c]!]!.outbound(this, pk, c);
-  }
-
-  /** A first packet: pick a real and create the conn. Returns the row, or NIL (dropped and counted). */
-  private schedule(svc: CompiledService): number {
-    const pk = this.pk;
-    const f64 = this.f64;
-    if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
-      f64[D.tcp_no_conn]!++;
-      return NIL;
-    }
-    const flow = this.flow;
-    flow.proto = pk.proto;
-    flow.saddr = pk.saddr;
-    flow.sport = pk.sport;
-    flow.daddr = pk.daddr;
-    flow.dport = pk.dport;
-    const i = svc.sched.pick(svc, svc.schedState, flow, this.nowMs);
-    if (i === NO_REAL) {
-      f64[D.sched_no_real]!++;
-      return NIL;
-    }
-    const fwd = svc.fwd[i]!;
-    const rport = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? svc.port[i]! : pk.dport;
-    const c = this.conns.insert(
-      pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport, svc.raddr[i]!, rport, pk.saddr, pk.sport, this.timeouts[0]!,
-    );
-    if (c === NIL) {
-      f64[D.conn_table_full]!++;
-      return NIL;
-    }
-    const conns = this.conns;
-    const slot = svc.slot[i]!;
-    conns.svc[c] = svc.svcSlot;
-    conns.real[c] = slot;
-    conns.fwd[c] = fwd;
-    conns.state[c] = pk.proto === PROTO_TCP ? 0 : UDP_STATE;
-    conns.flags[c] = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? 0 : CF_NOOUTPUT;
-    this.inactive[slot]!++;
-    this.bindOverload(svc, i, slot);
-    svc.countsChanged(i);
-    f64[SVC_BASE + svc.svcSlot * STAT_FIELDS + SF_CONNS]!++;
-    f64[REAL_BASE + slot * STAT_FIELDS + SF_CONNS]!++;
-    f64[C.conns_created]!++;
-    f64[H_CONNS] = conns.count;
-    return c;
-  }
-
-  /** State transition + timer re-arm for a packet in direction `dir`. */
-  private advance(c: number, dir: number): void {
-    const conns = this.conns;
-    const old = conns.state[c]!;
-    let next = old;
-    if (old !== UDP_STATE) {
-      next = tcpNextState(dir, this.pk.tcpFlags, old);
-      if (next !== old) {
-        conns.state[c] = next;
-        const r = conns.real[c]!;
-        const wasActive = (conns.flags[c]! & CF_ACTIVE) !== 0;
-        const isActive = TCP_ACTIVE[next] === 1;
-        if (wasActive !== isActive) {
-          if (isActive) {
-            conns.flags[c] = conns.flags[c]! | CF_ACTIVE;
-            this.active[r]!++;
-            this.inactive[r]!--;
-          } else {
-            conns.flags[c] = conns.flags[c]! & ~CF_ACTIVE;
-            this.active[r]!--;
-            this.inactive[r]!++;
-          }
-          const svc = this.realSvc[r];
-          if (svc) svc.countsChanged(this.realIdx[r]!);
-        }
-      }
-    }
-    conns.refresh(c, this.timeouts[next]!);
-  }
-
-  /** IPVS ip_vs_bind_dest: set OVERLOAD when the upper threshold is reached. */
-  private bindOverload(svc: CompiledService, i: number, slot: number): void {
-    const u = svc.uthreshold[i]!;
-    if (u !== 0 && this.active[slot]! + this.inactive[slot]! >= u) svc.flags[i] = svc.flags[i]! | RF_OVERLOAD;
-  }
-
-  /** IPVS ip_vs_unbind_dest: clear OVERLOAD by the lower threshold (or 3/4 of the upper one). */
-  private unbindOverload(slot: number): void {
-    const svc = this.realSvc[slot];
-    if (!svc) return;
-    const i = this.realIdx[slot]!;
-    if (!(svc.flags[i]! & RF_OVERLOAD)) return;
-    const total = this.active[slot]! + this.inactive[slot]!;
-    const l = svc.lthreshold[i]!;
-    const u = svc.uthreshold[i]!;
-    const clear = l !== 0 ? total < l : u !== 0 ? total * 4 < u * 3 : true;
-    if (clear) svc.flags[i] = svc.flags[i]! & ~RF_OVERLOAD;
   }
 }

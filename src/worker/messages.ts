@@ -20,6 +20,8 @@ export type FromWorker =
 export interface ConnRows {
   proto: Uint8Array;
   state: Uint8Array;
+  /** CF_* flags (templates: CF_TEMPLATE, CF_ASSURED). */
+  flags: Uint8Array;
   /** Seconds until expiry. */
   expires: Int32Array;
   caddr: Int32Array;

@@ -30,6 +30,8 @@ export class CompiledService implements SchedService {
   readonly vaddr: number;
   readonly vport: number;
   readonly persistent: number;
+  /** Persistence netmask as int32. */
+  readonly netmask: number;
   readonly sched: Scheduler;
   schedState: unknown;
 
@@ -46,6 +48,7 @@ export class CompiledService implements SchedService {
     this.vaddr = s.vaddr | 0;
     this.vport = s.vport;
     this.persistent = s.persistent;
+    this.netmask = s.netmask | 0;
     this.schedFlags = s.schedFlags;
     this.table = s.table;
     this.slot = Int32Array.from(s.reals, (r) => r.slot);

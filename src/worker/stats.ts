@@ -33,6 +33,8 @@ export const DROP_REASONS = [
   'no_route', // next hop not on a connected subnet and no gateway configured
   'neigh_unresolved', // frame held for ARP resolution expired or hold queue full
   'tx_failed', // the TAP queue refused the frame (full or error)
+  'tun_too_big', // TUN: DF set and longer than the tunnel MTU (mtu - 20): ICMP frag-needed sent to the client
+  'tx_no_slot', // no free extra slot for a frame the worker had to originate (an outer fragment)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -52,6 +54,12 @@ export const COUNTERS = [
   'frames_held',
   'frames_released',
   'snapshots_applied',
+  'templates_invalidated', // persistence templates whose real left the service (or was quiesced)
+  'conns_reused', // SYNs that replaced a TIME_WAIT/CLOSE conn of the same tuple (conn_reuse_mode 1)
+  'conns_nodest_expired', // conns expired because their real was removed (expire_nodest_conn)
+  'icmp_frag_needed_sent', // ICMP type 3 code 4 sent to a client (TUN packet over the tunnel MTU with DF)
+  'icmp_errors_suppressed', // ICMP error not sent: rate limit, no free slot, or the packet must not get one
+  'tun_fragmented', // TUN packets without DF over the tunnel MTU, sent as outer IPv4 fragments
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -80,7 +88,7 @@ export const REAL_BASE = SVC_BASE + MAX_SERVICES * STAT_FIELDS;
 export const F64_LEN = REAL_BASE + MAX_REALS * STAT_FIELDS;
 
 /** Byte size of one worker's stats block: Float64 region then the Int32 active/inactive counts. */
-export const STATS_BYTES = F64_LEN * 8 + 2 * MAX_REALS * 4;
+export const STATS_BYTES = F64_LEN * 8 + 3 * MAX_REALS * 4;
 
 /** Views over one worker's stats block. */
 export interface StatsViews {
@@ -89,6 +97,8 @@ export interface StatsViews {
   active: Int32Array;
   /** Inactive conns per real slot. */
   inactive: Int32Array;
+  /** Persistence templates per real slot (ipvsadm's PersistConn). */
+  persist: Int32Array;
 }
 
 export function statsViews(sab: SharedArrayBuffer): StatsViews {
@@ -96,6 +106,7 @@ export function statsViews(sab: SharedArrayBuffer): StatsViews {
     f64: new Float64Array(sab, 0, F64_LEN),
     active: new Int32Array(sab, F64_LEN * 8, MAX_REALS),
     inactive: new Int32Array(sab, F64_LEN * 8 + MAX_REALS * 4, MAX_REALS),
+    persist: new Int32Array(sab, F64_LEN * 8 + 2 * MAX_REALS * 4, MAX_REALS),
   };
 }
 

@@ -3,78 +3,9 @@
  * path as the socket), frames in, frames out, counters and listings checked. No root, no TAP.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Control } from '../../src/control/control.js';
-import { InlineWorker } from '../../src/control/workers.js';
-import { MemoryIO } from '../../src/io/memory-io.js';
-import { parseIPv4 } from '../../src/util/addr.js';
 import { pkt, parseFrame, verifyChecksums } from '../helpers/packet-builder.js';
+import { CIP, CLIENT_MAC, DIR_MAC, MACS, R1, R1_MAC, R2, VIP, answerArp, bed, ok, svcKey, syn, type Bed } from '../helpers/inline-bed.js';
 
-const DIR_MAC = '02:aa:00:00:00:01';
-const CLIENT_MAC = '02:cc:00:00:00:02';
-const R1_MAC = '02:11:00:00:00:11';
-const R2_MAC = '02:22:00:00:00:12';
-const VIP = '198.18.0.100';
-const CIP = '198.18.0.2';
-const R1 = '198.18.1.11';
-const R2 = '198.18.1.12';
-const MACS: Record<string, string> = { [CIP]: CLIENT_MAC, [R1]: R1_MAC, [R2]: R2_MAC };
-
-interface Bed {
-  control: Control;
-  io: MemoryIO;
-  w: InlineWorker;
-  clock: { t: number };
-}
-
-async function bed(): Promise<Bed> {
-  const clock = { t: 1_000_000 };
-  const control = new Control({
-    mac: DIR_MAC,
-    addrs: [
-      { addr: parseIPv4('198.18.0.1'), prefix: 24 },
-      { addr: parseIPv4('198.18.1.1'), prefix: 24 },
-    ],
-    gateway: 0,
-    verifyL4: true,
-  });
-  const io = new MemoryIO();
-  const w = new InlineWorker(0, io, (m) => control.onWorkerMessage(m), { now: () => clock.t, maxConns: 1024 });
-  control.attach([w]);
-  return { control, io, w, clock };
-}
-
-async function ok(control: Control, req: object) {
-  const r = await control.handle(req);
-  expect(r, JSON.stringify(req)).toMatchObject({ ok: true });
-  return (r as { result: any }).result;
-}
-
-const svcKey = { proto: 'tcp', vip: VIP, vport: 80 };
-
-/** Answers every ARP request the worker sent with the MAC table above; returns the other frames. */
-function answerArp(b: Bed): Uint8Array[] {
-  const rest: Uint8Array[] = [];
-  for (let round = 0; round < 4; round++) {
-    const out = b.io.take();
-    let answered = 0;
-    for (const f of out) {
-      const p = parseFrame(f);
-      if (p.arp && p.arp.op === 1 && MACS[p.arp.tpa]) {
-        b.io.inject(
-          pkt().eth({ src: MACS[p.arp.tpa], dst: DIR_MAC }).arp({ op: 'reply', sha: MACS[p.arp.tpa]!, spa: p.arp.tpa, tha: DIR_MAC, tpa: p.arp.spa }).build(),
-        );
-        answered++;
-      } else rest.push(f);
-    }
-    if (answered === 0) break;
-    b.w.pump();
-  }
-  return rest;
-}
-
-function syn(sport: number, flags = 'S', ttl = 64) {
-  return pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP, ttl }).tcp({ sport, dport: 80, flags, seq: 1000 }).build();
-}
 
 describe('NAT pipeline over the in-memory PacketIO', () => {
   let b: Bed;

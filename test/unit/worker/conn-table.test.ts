@@ -37,7 +37,7 @@ describe('ConnTable', () => {
     expect(rows.slice(0, 8).every((r) => r !== NIL)).toBe(true);
     expect(rows[8]).toBe(NIL);
     const expired: number[] = [];
-    t.remove(rows[3]!, { onExpire: (c) => expired.push(c) });
+    t.remove(rows[3]!, { onExpire: (c) => expired.push(c) > 0 });
     expect(expired).toEqual([rows[3]]);
     expect(t.count).toBe(7);
     expect(t.lookupIn(TCP, 0x0a000003, 1027, VIP, 80)).toBe(NIL);
@@ -49,7 +49,7 @@ describe('ConnTable', () => {
     const rows = fill(t, 100, 0, 10_000);
     for (let i = 0; i < 50; i++) t.touch(rows[i]!, 90_000); // kept alive by traffic
     const gone: number[] = [];
-    const h = { onExpire: (c: number) => gone.push(c) };
+    const h = { onExpire: (c: number) => gone.push(c) > 0 };
     expect(t.expire(9_999, h)).toBe(0);
     expect(t.expire(10_000, h)).toBe(50);
     expect(new Set(gone)).toEqual(new Set(rows.slice(50)));
@@ -65,16 +65,16 @@ describe('ConnTable', () => {
     t.now = 5_000;
     t.refresh(c!, 10_000);
     const gone: number[] = [];
-    t.expire(14_999, { onExpire: (x) => gone.push(x) });
+    t.expire(14_999, { onExpire: (x) => gone.push(x) > 0 });
     expect(gone).toEqual([]);
-    t.expire(15_000, { onExpire: (x) => gone.push(x) });
+    t.expire(15_000, { onExpire: (x) => gone.push(x) > 0 });
     expect(gone).toEqual([c]);
   });
 
   it('handles timeouts longer than the wheel span and bounded expiry budgets', () => {
     const t = new ConnTable(4096, 0);
     const rows = fill(t, 3000, 0, 10_000_000); // 10 000 s, more than the 4096 s wheel
-    const h = { onExpire: () => {} };
+    const h = { onExpire: () => true };
     expect(t.expire(5_000_000, h)).toBe(0);
     expect(t.count).toBe(3000);
     let total = 0;
@@ -87,7 +87,7 @@ describe('ConnTable', () => {
   it('visits every live entry once in forEach', () => {
     const t = new ConnTable(256, 0);
     const rows = fill(t, 200, 0, 5000);
-    t.remove(rows[0]!, { onExpire: () => {} });
+    t.remove(rows[0]!, { onExpire: () => true });
     const seen: number[] = [];
     t.forEach((c) => seen.push(c));
     expect(seen.sort((a, b) => a - b)).toEqual(rows.slice(1).sort((a, b) => a - b));
@@ -108,7 +108,7 @@ describe('ConnTable against a naive model', () => {
     let nextPort = 1;
     const h = { onExpire: (c: number) => {
       expect(model.get(c)! <= now).toBe(true);
-      model.delete(c);
+      return model.delete(c);
     } };
     for (let step = 0; step < 20_000; step++) {
       const op = rnd(10);
