@@ -3,13 +3,35 @@
  * Adding a scheduler: import it and add it to ALL (see README.md).
  */
 import { SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type Scheduler } from './scheduler.js';
+import { dh } from './dh.js';
+import { fo } from './fo.js';
+import { lblc } from './lblc.js';
+import { lblcr } from './lblcr.js';
+import { lc } from './lc.js';
+import { mh } from './mh.js';
+import { nq } from './nq.js';
+import { ovf } from './ovf.js';
 import { rr } from './rr.js';
+import { sed } from './sed.js';
+import { sh } from './sh.js';
 import { wlc } from './wlc.js';
+import { wrr } from './wrr.js';
 
-/** Every scheduler, in the order `schedulerNames()` lists them. */
+/** Every scheduler, in the order `schedulerNames()` lists them (ipvsadm's man page order). */
 const ALL: readonly Scheduler[] = [
   rr,
+  wrr,
+  lc,
   wlc,
+  lblc,
+  lblcr,
+  dh,
+  sh,
+  sed,
+  nq,
+  fo,
+  ovf,
+  mh,
 ];
 
 /** Schedulers keyed by their ipvsadm name (`SCHEDULERS[k].name === k` for every key). */

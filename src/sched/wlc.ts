@@ -2,47 +2,39 @@
  * wlc: Weighted Least Connection, ipvsadm's default (kernel ip_vs_wlc.c). Semantics in ipvs-semantics.md §2.4.
  *
  * Minimise overhead/weight with overhead = active*256 + inactive, compared by cross-multiplication so no division
- * or rounding is involved; strict `>` makes the earliest real in list order (the newest added) win ties.
+ * or rounding is involved; the earliest real in list order (the newest added) wins ties. Weight-0 and OVERLOAD
+ * reals never win. The kernel scans every real per pick; we keep the same answer in a LeastTree (least-tree.ts)
+ * that `countsChanged` updates, so pick is O(1).
  */
-import { NO_REAL, RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
+import { LeastTree, NEVER } from './least-tree.js';
+import { RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
 
-export const wlc: Scheduler<null> = {
+export const wlc: Scheduler<LeastTree> = {
   name: 'wlc',
 
-  init(): null {
-    return null;
+  init(svc: SchedService): LeastTree {
+    const t = new LeastTree(svc.n);
+    for (let i = 0; i < svc.n; i++) wlcKey(svc, t, i, false);
+    t.build();
+    return t;
   },
 
-  pick(svc: SchedService): number {
-    const n = svc.n;
-    const weight = svc.weight;
-    const flags = svc.flags;
-    const slot = svc.slot;
-    const active = svc.active;
-    const inactive = svc.inactive;
+  pick(_svc: SchedService, t: LeastTree): number {
+    return t.winner();
+  },
 
-    let i = 0;
-    while (i < n && ((flags[i] & RF_OVERLOAD) !== 0 || weight[i] <= 0)) i++;
-    if (i === n) return NO_REAL;
-
-    let least = i;
-    let lw = weight[i];
-    let s = slot[i];
-    let loh = active[s] * 256 + inactive[s];
-    for (i++; i < n; i++) {
-      if ((flags[i] & RF_OVERLOAD) !== 0) continue;
-      // A weight-0 real never wins: the left side is 0. Doubles are exact here: both products stay below 2^53
-      // while overhead < 2^53 / 65535 (about 1.4e11), i.e. up to ~5.4e8 active conns per real per worker; the
-      // kernel uses signed 64-bit for the same products.
-      s = slot[i];
-      const doh = active[s] * 256 + inactive[s];
-      const w = weight[i];
-      if (loh * w > doh * lw) {
-        least = i;
-        loh = doh;
-        lw = w;
-      }
-    }
-    return least;
+  countsChanged(svc: SchedService, t: LeastTree, i: number): void {
+    wlcKey(svc, t, i, true);
   },
 };
+
+/** Real i's wlc key: overhead/weight, or CLS_NONE for weight 0 / OVERLOAD. Shared with lblc and lblcr. */
+export function wlcKey(svc: SchedService, t: LeastTree, i: number, fix: boolean): void {
+  const w = svc.weight[i];
+  const ok = w > 0 && (svc.flags[i] & RF_OVERLOAD) === 0;
+  const s = svc.slot[i];
+  const num = ok ? svc.active[s] * 256 + svc.inactive[s] : NEVER;
+  const den = ok ? w : 1;
+  if (fix) t.update(i, num, den);
+  else t.setKey(i, num, den);
+}

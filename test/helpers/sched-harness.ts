@@ -5,7 +5,10 @@
  * the typed-array SchedService from it. Conn counts live in shared per-slot arrays (as in a worker) and are
  * written through on every open/close; configuration changes (weight edit, add at head, remove) build a new
  * snapshot and call `init(svc, prevState)`, as a worker does when a snapshot is applied. Overload is a per-real
- * flag the data path sets, so it is changed in place without a new snapshot.
+ * flag the data path sets, so it is changed in place without a new snapshot. After every count or overload
+ * change the harness calls the scheduler's `countsChanged` (when it has one), as the worker must
+ * (scheduler.ts); `tick()` calls its periodic hook. Removed reals are kept in `removed`, their counts frozen in
+ * the per-slot arrays (their conns live on; slots are never reused here).
  *
  * Oracles read `model()` (plain objects), never the typed arrays, so a bug in building SchedService shows up as a
  * mismatch instead of being shared by both sides.
@@ -46,6 +49,8 @@ export interface HarnessOptions {
 export class SchedHarness<S = unknown> {
   /** The service's reals in IPVS list order. Mutate only through the methods. */
   readonly reals: HarnessReal[] = [];
+  /** Reals removed so far, oldest removal first (counts as they were when removed). */
+  readonly removed: HarnessReal[] = [];
   /** The current snapshot's view. */
   svc!: SchedService;
   /** The scheduler state for the current snapshot. */
@@ -118,12 +123,19 @@ export class SchedHarness<S = unknown> {
     r.inactive = inactive;
     this.active[r.id] = active;
     this.inactive[r.id] = inactive;
+    this.sched.countsChanged?.(this.svc, this.state, i);
   }
 
-  /** The data path sets or clears RF_OVERLOAD in place (no new snapshot). */
+  /** The data path sets or clears RF_OVERLOAD in place (no new snapshot), then tells the scheduler. */
   setOverload(i: number, on: boolean): void {
     this.reals[i].overload = on;
     this.svc.flags[i] = on ? RF_OVERLOAD : 0;
+    this.sched.countsChanged?.(this.svc, this.state, i);
+  }
+
+  /** The worker's timer pass: the scheduler's periodic hook at the current time. */
+  tick(): void {
+    this.sched.tick?.(this.svc, this.state, this.nowMs);
   }
 
   /** `ipvsadm -e -w`: new snapshot. lastWeight follows only non-zero weights (IPVS last_weight). */
@@ -144,6 +156,7 @@ export class SchedHarness<S = unknown> {
   /** `ipvsadm -d`: new snapshot. The slot is not reused. */
   removeReal(i: number): HarnessReal {
     const [r] = this.reals.splice(i, 1);
+    this.removed.push(r);
     this.resnapshot();
     return r;
   }
@@ -226,7 +239,8 @@ export function specs(n: number, weight = 1): RealSpec[] {
 
 /** One thing that happens to a service. `at` picks a real as `at % n` when replayed (ignored when n = 0). */
 export type SchedEvent =
-  | { kind: 'conn'; active: boolean }
+  | { kind: 'conn'; active: boolean; flow?: number }
+  | { kind: 'time'; ms: number; tick: boolean }
   | { kind: 'close'; at: number; active: boolean }
   | { kind: 'fin'; at: number }
   | { kind: 'weight'; at: number; weight: number }
@@ -246,18 +260,30 @@ export const weightArb: fc.Arbitrary<number> = fc.oneof(
 /** Inactive counts, often next to multiples of 256 where one active conn weighs the same. */
 const inactiveArb: fc.Arbitrary<number> = fc.oneof(fc.nat({ max: 600 }), fc.constantFrom(255, 256, 257, 511, 512, 513, 767, 768));
 
-/**
- * Events, mostly new conns. `counts` events (large conn counts, up to 5e8 active) are included when
- * `bigCounts` is set: they exercise the exactness of the overhead products.
- */
-export function schedEventArb(opts: { bigCounts?: boolean } = {}): fc.Arbitrary<SchedEvent> {
+export interface SchedEventOptions {
+  /** Add `counts` events (large conn counts, up to 5e8 active): they exercise the exactness of the products. */
+  bigCounts?: boolean;
+  /** New conns carry a `flow` number that varies saddr, sport and daddr (see `applyFlow`). */
+  flows?: boolean;
+  /** Add `time` events advancing the clock by up to `maxMs` (sometimes running the periodic hook). */
+  time?: { maxMs: number };
+  /** Weights for weight edits and adds (default `weightArb`). */
+  weights?: fc.Arbitrary<number>;
+}
+
+/** Events, mostly new conns. */
+export function schedEventArb(opts: SchedEventOptions = {}): fc.Arbitrary<SchedEvent> {
   const at = fc.nat({ max: 1 << 16 });
+  const weights = opts.weights ?? weightArb;
+  const conn = opts.flows
+    ? fc.record({ kind: fc.constant('conn' as const), active: fc.boolean(), flow: fc.nat({ max: 1 << 16 }) })
+    : fc.record({ kind: fc.constant('conn' as const), active: fc.boolean() });
   const arbs: { arbitrary: fc.Arbitrary<SchedEvent>; weight: number }[] = [
-    { arbitrary: fc.record({ kind: fc.constant('conn' as const), active: fc.boolean() }), weight: 12 },
+    { arbitrary: conn, weight: 12 },
     { arbitrary: fc.record({ kind: fc.constant('close' as const), at, active: fc.boolean() }), weight: 4 },
     { arbitrary: fc.record({ kind: fc.constant('fin' as const), at }), weight: 2 },
-    { arbitrary: fc.record({ kind: fc.constant('weight' as const), at, weight: weightArb }), weight: 2 },
-    { arbitrary: fc.record({ kind: fc.constant('add' as const), weight: weightArb }), weight: 2 },
+    { arbitrary: fc.record({ kind: fc.constant('weight' as const), at, weight: weights }), weight: 2 },
+    { arbitrary: fc.record({ kind: fc.constant('add' as const), weight: weights }), weight: 2 },
     { arbitrary: fc.record({ kind: fc.constant('remove' as const), at }), weight: 1 },
     { arbitrary: fc.record({ kind: fc.constant('overload' as const), at, on: fc.boolean() }), weight: 2 },
   ];
@@ -272,7 +298,28 @@ export function schedEventArb(opts: { bigCounts?: boolean } = {}): fc.Arbitrary<
       weight: 1,
     });
   }
+  if (opts.time) {
+    arbs.push({
+      arbitrary: fc.record({
+        kind: fc.constant('time' as const),
+        ms: fc.oneof(fc.nat({ max: 1000 }), fc.integer({ min: 0, max: opts.time.maxMs })),
+        tick: fc.boolean(),
+      }),
+      weight: 3,
+    });
+  }
   return fc.oneof(...arbs);
+}
+
+/**
+ * Sets the harness flow from a `flow` number: daddr one of 8 (10.100.0.0-7, so lblc/lblcr see hits), saddr one of
+ * 64 (192.0.2.0-63), sport one of 128 (1024..1151), proto TCP or UDP; different bits for each.
+ */
+export function applyFlow(h: SchedHarness<unknown>, flow: number): void {
+  h.flow.daddr = (0x0a640000 + (flow & 7)) >>> 0;
+  h.flow.saddr = (0xc0000200 + ((flow >>> 3) & 63)) >>> 0;
+  h.flow.sport = 1024 + ((flow >>> 9) & 127);
+  h.flow.proto = flow & 0x8000 ? 17 : 6;
 }
 
 /** Initial reals for property tests: 0..8 reals with random weights, counts and overload. */
@@ -288,6 +335,10 @@ export interface ReplayHooks {
   onPick(picked: number): void;
   /** Called before real `index` is removed, while it is still in the list. */
   beforeRemove?(index: number): void;
+  /** Called after every configuration change (weight edit, add, remove: a new snapshot was applied). */
+  afterConfig?(): void;
+  /** Called after a 'time' event that ran the periodic hook. */
+  afterTick?(): void;
 }
 
 /** Applies events to the harness in order; a picked conn is counted active or inactive as the event says. */
@@ -297,27 +348,100 @@ export function replay<S>(h: SchedHarness<S>, events: readonly SchedEvent[], hoo
     const n = h.reals.length;
     switch (ev.kind) {
       case 'conn': {
+        if (ev.flow !== undefined) applyFlow(h as SchedHarness<unknown>, ev.flow);
         const picked = h.pick();
         hooks.onPick(picked);
         if (picked !== NO_REAL) h.openConn(picked, ev.active ? 'active' : 'inactive');
         break;
       }
+      case 'time':
+        h.nowMs += ev.ms;
+        if (ev.tick) {
+          h.tick();
+          hooks.afterTick?.();
+        }
+        break;
       case 'add':
         h.addReal({ addr: (ipv4ToInt('10.1.0.0') + ++added) >>> 0, weight: ev.weight });
+        hooks.afterConfig?.();
         break;
       default: {
         if (n === 0) break;
         const i = ev.at % n;
         if (ev.kind === 'close') h.closeConn(i, ev.active ? 'active' : 'inactive');
         else if (ev.kind === 'fin') h.deactivate(i);
-        else if (ev.kind === 'weight') h.setWeight(i, ev.weight);
-        else if (ev.kind === 'overload') h.setOverload(i, ev.on);
+        else if (ev.kind === 'weight') {
+          h.setWeight(i, ev.weight);
+          hooks.afterConfig?.();
+        } else if (ev.kind === 'overload') h.setOverload(i, ev.on);
         else if (ev.kind === 'counts') h.setCounts(i, ev.active, ev.inactive);
         else {
           hooks.beforeRemove?.(i);
           h.removeReal(i);
+          hooks.afterConfig?.();
         }
       }
     }
   }
+}
+
+/** What `assertReplayMatches` checks a scheduler against, made fresh for every generated case. */
+export interface Reference {
+  /** The expected pick for the harness' current state, as a real id (undefined = none). Called before each pick. */
+  expect(): number | undefined;
+  beforeRemove?(index: number): void;
+  afterConfig?(): void;
+  afterTick?(): void;
+}
+
+export interface ReplayCheckOptions {
+  seed: number;
+  numRuns?: number;
+  maxEvents?: number;
+  maxReals?: number;
+  events?: SchedEventOptions;
+  schedFlags?: number;
+  /** Extra check on every pick (e.g. against a plain scan). */
+  also?(h: SchedHarness<unknown>, picked: number): void;
+}
+
+/**
+ * Property: over random initial services and random event sequences, every pick of `sched` names the real the
+ * reference expects. The reference is asked *before* the pick (it must not see the pick's own effects).
+ */
+export function assertReplayMatches<S>(
+  sched: Scheduler<S>,
+  reference: (h: SchedHarness<S>) => Reference,
+  opts: ReplayCheckOptions,
+): void {
+  fc.assert(
+    fc.property(
+      realSpecsArb(opts.maxReals),
+      fc.array(schedEventArb(opts.events), { maxLength: opts.maxEvents ?? 120, size: 'max' }),
+      (initial, events) => {
+        const h = new SchedHarness(sched, initial, { schedFlags: opts.schedFlags });
+        const ref = reference(h);
+        let want: number | undefined;
+        // The reference must answer for the state before the pick: intercept pick through onPick's caller.
+        const pick = h.pick.bind(h);
+        h.pick = (): number => {
+          want = ref.expect();
+          return pick();
+        };
+        replay(h, events, {
+          onPick: (picked) => {
+            const got = picked === NO_REAL ? undefined : h.reals[picked].id;
+            if (got !== want) {
+              throw new Error(`picked ${got} but the reference expects ${want} (reals ${JSON.stringify(h.model())})`);
+            }
+            opts.also?.(h as SchedHarness<unknown>, picked);
+          },
+          beforeRemove: (i) => ref.beforeRemove?.(i),
+          afterConfig: () => ref.afterConfig?.(),
+          afterTick: () => ref.afterTick?.(),
+        });
+      },
+    ),
+    { seed: opts.seed, numRuns: opts.numRuns ?? 300 },
+  );
 }

@@ -86,9 +86,12 @@ function drive(h: SchedHarness, count: number, rnd: () => number, exp: Expectati
 const entries = Object.entries(SCHEDULERS) as [string, Scheduler][];
 
 describe('scheduler contract', () => {
-  it('the registry holds at least rr and wlc', () => {
-    expect(schedulerNames()).toEqual(expect.arrayContaining(['rr', 'wlc']));
+  it('the registry holds every IPVS scheduler but twos, by its ipvsadm name, and maglev as an alias of mh', () => {
+    expect([...schedulerNames()].sort()).toEqual(
+      ['dh', 'fo', 'lblc', 'lblcr', 'lc', 'mh', 'nq', 'ovf', 'rr', 'sed', 'sh', 'wlc', 'wrr'].sort(),
+    );
     expect(schedulerNames()).toEqual(Object.keys(SCHEDULERS));
+    expect(getScheduler('maglev')).toBe(SCHEDULERS.mh);
   });
 
   describe.each(entries)('%s', (key, sched) => {
@@ -133,12 +136,24 @@ describe('scheduler contract', () => {
       expect(new SchedHarness(sched, []).pick()).toBe(NO_REAL);
     });
 
-    it('does not allocate in pick', ({ skip }) => {
+    it('does not allocate in pick (nor in countsChanged)', ({ skip }) => {
       const h = new SchedHarness(sched, randomReals(64, prng(7)).map((r) => ({ ...r, overload: false, weight: 1 + ((r.weight ?? 0) % 5) })));
+      h.tick();
+      let now = 0;
       const run = (count: number): void => {
         for (let k = 0; k < count; k++) {
           h.flow.sport = 1024 + (k & 0x7fff);
-          sched.pick(h.svc, h.state, h.flow, k);
+          h.flow.saddr = (0xc0000000 + ((k * 2654435761) >>> 12)) >>> 0;
+          h.flow.daddr = (0x0a640000 + (k % 1000)) >>> 0; // lblc/lblcr: hits and new entries
+          const i = sched.pick(h.svc, h.state, h.flow, now++);
+          if (i >= 0) {
+            // A conn bound and one closed, as the worker reports them.
+            const s = h.svc.slot[i];
+            h.svc.inactive[s]++;
+            sched.countsChanged?.(h.svc, h.state, i);
+            h.svc.inactive[s]--;
+            sched.countsChanged?.(h.svc, h.state, i);
+          }
         }
       };
       const bytes = heapGrowth(run, 100_000);
@@ -147,6 +162,23 @@ describe('scheduler contract', () => {
       expect(bytes!).toBeLessThan(256 * 1024);
     });
   });
+
+  it.each(entries.filter(([key]) => ['lc', 'wlc', 'sed', 'nq', 'fo', 'ovf'].includes(key)))(
+    '%s: countsChanged keeps pick equal to a state rebuilt from scratch',
+    (_key, sched) => {
+      const rnd = prng(11);
+      const h = new SchedHarness(sched, randomReals(40, rnd));
+      for (let k = 0; k < 3000; k++) {
+        const i = Math.floor(rnd() * h.reals.length);
+        const r = rnd();
+        if (r < 0.05) h.setOverload(i, !h.reals[i].overload);
+        else if (r < 0.5) h.openConn(i, rnd() < 0.5 ? 'active' : 'inactive');
+        else if (r < 0.8) h.closeConn(i, rnd() < 0.5 ? 'active' : 'inactive');
+        else h.deactivate(i);
+        expect(h.pick()).toBe(sched.pick(h.svc, sched.init(h.svc, undefined), h.flow, h.nowMs));
+      }
+    },
+  );
 
   it('the allocation check detects an allocating pick (self-test of the measurement)', () => {
     const sink: { v: unknown } = { v: null };

@@ -118,7 +118,7 @@ describe('rr', () => {
 
     it('pick by pick over random conns, closes, weight edits, adds, removes and overloads', () => {
       fc.assert(
-        fc.property(realSpecsArb(), fc.array(schedEventArb(), { maxLength: 120 }), (initial, events) => {
+        fc.property(realSpecsArb(), fc.array(schedEventArb(), { maxLength: 120, size: 'max' }), (initial, events) => {
           const h = new SchedHarness(rr, initial);
           const oracle = new RrOracle();
           replay(h, events, {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NO_REAL } from '../../../src/sched/scheduler.js';
 import { wlc } from '../../../src/sched/wlc.js';
-import { wlcOracle } from '../../helpers/oracles.js';
+import { wlcOracle, wlcScan } from '../../helpers/oracles.js';
 import { realSpecsArb, replay, SchedHarness, schedEventArb, type RealSpec } from '../../helpers/sched-harness.js';
 
 /** Reals in IPVS list order (index 0 first), named A, B, C, ... */
@@ -38,6 +38,24 @@ describe('wlc', () => {
       expect(name(service({}, {}, {}).pick())).toBe('A');
       // 256/2 == 512/4 == 128/1
       expect(name(service({ weight: 1, inactive: 300 }, { weight: 2, active: 1 }, { weight: 4, active: 2 }, { weight: 1, inactive: 128 }).pick())).toBe('B');
+    });
+
+    it('follows conn counts and overload flips as the worker reports them (countsChanged)', () => {
+      const h = service({ weight: 2 }, { weight: 1 });
+      const got: string[] = [];
+      for (let k = 0; k < 6; k++) {
+        const i = h.pick();
+        got.push(name(i));
+        h.openConn(i);
+      }
+      // 0/2 A, then A 256/2 vs B 0/1 → B, then A 256/2 vs B 256/1 → A, A 512/2 = B 256/1 → A (earliest), ...
+      expect(got).toEqual(['A', 'B', 'A', 'A', 'B', 'A']);
+      h.setOverload(0, true);
+      expect(name(h.pick())).toBe('B');
+      h.setOverload(0, false);
+      h.closeConn(0);
+      h.closeConn(0);
+      expect(name(h.pick())).toBe('A');
     });
 
     it('the newest added real among idle ones, since IPVS inserts at the head', () => {
@@ -89,6 +107,7 @@ describe('wlc', () => {
           const h = service(...reals);
           const picked = h.pick();
           expect(picked === NO_REAL ? undefined : h.reals[picked].id).toBe(wlcOracle(h.model()));
+          expect(picked).toBe(wlcScan(h.svc));
         }),
         { seed: 0x5eed_0003, numRuns: 2000 },
       );
@@ -96,11 +115,12 @@ describe('wlc', () => {
 
     it('pick by pick over random conns, closes, weight edits, adds, removes, overloads and large counts', () => {
       fc.assert(
-        fc.property(realSpecsArb(), fc.array(schedEventArb({ bigCounts: true }), { maxLength: 120 }), (initial, events) => {
+        fc.property(realSpecsArb(), fc.array(schedEventArb({ bigCounts: true }), { maxLength: 120, size: 'max' }), (initial, events) => {
           const h = new SchedHarness(wlc, initial);
           replay(h, events, {
             onPick: (picked) => {
               expect(picked === NO_REAL ? undefined : h.reals[picked].id).toBe(wlcOracle(h.model()));
+              expect(picked).toBe(wlcScan(h.svc));
               if (picked !== NO_REAL) {
                 expect(h.reals[picked].weight).toBeGreaterThan(0);
                 expect(h.reals[picked].overload).toBe(false);
