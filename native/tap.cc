@@ -1,4 +1,4 @@
-// TAP queues (/dev/net/tun), AF_PACKET sockets, offload ioctls and interface look-ups.
+// TAP/TUN queues (/dev/net/tun), AF_PACKET and raw IP sockets, offload ioctls and interface look-ups.
 // Every function returns a value >= 0 on success or -errno; only wrong argument types throw.
 #include "tap.h"
 
@@ -22,6 +22,7 @@ namespace tapvs {
 // Flag bits of openTap(), as seen from JS.
 static constexpr int32_t kMultiQueue = 1;
 static constexpr int32_t kVnetHdr = 2;
+static constexpr int32_t kTun = 4;  // IFF_TUN (L3, bare IP packets) instead of IFF_TAP
 
 // Interface names are < IFNAMSIZ bytes; a longer or NUL-containing name is EINVAL (never truncated).
 static bool ValidIfName(const char* name, size_t len) {
@@ -32,7 +33,8 @@ static Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   REQUIRE_ARG_STRING(0, name, 64, "name");
   REQUIRE_ARG_INT32(1, flags, "flags");
-  if (flags & ~(kMultiQueue | kVnetHdr)) THROW_RANGE("flags must be a combination of 1 (multi-queue) and 2 (vnet header)");
+  if (flags & ~(kMultiQueue | kVnetHdr | kTun))
+    THROW_RANGE("flags must be a combination of 1 (multi-queue), 2 (vnet header) and 4 (tun)");
   if (!ValidIfName(name, name_len)) RETURN_INT(-EINVAL);
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -40,7 +42,7 @@ static Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, name_len);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = ((flags & kTun) ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
   if (flags & kMultiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
   if (flags & kVnetHdr) ifr.ifr_flags |= IFF_VNET_HDR;
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
@@ -131,6 +133,18 @@ static Napi::Value OpenPacket(const Napi::CallbackInfo& info) {
   RETURN_INT(fd);
 }
 
+// Raw IPv4 socket for one IP protocol (e.g. 4, IPIP): reads return whole datagrams addressed to this host,
+// outer IP header included, after reassembly. The kernel delivers them whether or not it has a handler for
+// the protocol (a raw socket that took the packet also keeps it from answering "protocol unreachable").
+static Napi::Value OpenRawIp(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  REQUIRE_ARG_INT32(0, proto, "proto");
+  if (proto < 1 || proto > 254) THROW_RANGE("proto must be in 1..254");
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) RETURN_INT(-errno);
+  RETURN_INT(fd);
+}
+
 void InitTap(Napi::Env env, Napi::Object exports) {
   EXPORT_FN(exports, OpenTap, "openTap");
   EXPORT_FN(exports, CloseFd, "closeFd");
@@ -139,6 +153,7 @@ void InitTap(Napi::Env env, Napi::Object exports) {
   EXPORT_FN(exports, IfIndex, "ifIndex");
   EXPORT_FN(exports, IfMac, "ifMac");
   EXPORT_FN(exports, OpenPacket, "openPacket");
+  EXPORT_FN(exports, OpenRawIp, "openRawIp");
 }
 
 }  // namespace tapvs

@@ -23,6 +23,8 @@ import { LbError } from '../errors.js';
 export const TAP_MULTI_QUEUE = 1;
 /** openTap() flag: IFF_VNET_HDR (every read/write is prefixed by a virtio_net_hdr, VNET_HDR_LEN bytes). */
 export const TAP_VNET_HDR = 2;
+/** openTap() flag: IFF_TUN, an L3 device (bare IP packets, no Ethernet header) instead of a TAP. */
+export const TAP_TUN = 4;
 /** Size of the default virtio_net_hdr prefix with TAP_VNET_HDR (TUNSETVNETHDRSZ can change it, e.g. to 12). */
 export const VNET_HDR_LEN = 10;
 
@@ -47,12 +49,13 @@ export const WAIT_WOKEN = 2;
 export interface NativeAddon {
   /**
    * Opens /dev/net/tun and attaches to (or creates) TAP device `name` with IFF_TAP|IFF_NO_PI plus `flags`
-   * (TAP_MULTI_QUEUE, TAP_VNET_HDR). The fd is O_NONBLOCK and close-on-exec. Attaches to an existing
-   * persistent device (`ip tuntap add NAME mode tap [multi_queue]`); multi-queue must match the device.
+   * (TAP_MULTI_QUEUE, TAP_VNET_HDR); with TAP_TUN a TUN device (IFF_TUN|IFF_NO_PI: every read/write is one
+   * bare IP packet). The fd is O_NONBLOCK and close-on-exec. Attaches to an existing persistent device
+   * (`ip tuntap add NAME mode tap|tun [multi_queue]`); mode and multi-queue must match the device.
    * A non-persistent device disappears when its last queue fd is closed.
    * @returns the fd, or -errno: -EINVAL (name >= 16 bytes, or multi-queue mismatch), -EBUSY (single-queue
    *   device already attached), -EPERM (no CAP_NET_ADMIN), -ENOENT (no /dev/net/tun).
-   * @throws RangeError if flags has bits other than 1 and 2.
+   * @throws RangeError if flags has bits other than 1, 2 and 4.
    */
   openTap(name: string, flags: number): number;
   /** close(2). @returns 0 or -errno (-EBADF). */
@@ -122,11 +125,19 @@ export interface NativeAddon {
    * @returns the fd or -errno (-ENODEV if absent, -EPERM without CAP_NET_RAW).
    */
   openPacket(ifname: string): number;
+  /**
+   * socket(AF_INET, SOCK_RAW, proto), O_NONBLOCK and close-on-exec: receives every IPv4 datagram of protocol
+   * `proto` addressed to this host (after reassembly), each read returning one datagram with its IP header.
+   * recvBatch works on it unchanged. Receiving only: nothing is sent on it.
+   * @returns the fd or -errno (-EPERM without CAP_NET_RAW).
+   * @throws RangeError unless 1 <= proto <= 254.
+   */
+  openRawIp(proto: number): number;
 }
 
 const _names: readonly (keyof NativeAddon)[] = [
   'openTap', 'closeFd', 'setOffload', 'setVnetHdrSize', 'recvBatch', 'sendBatch', 'waitReadable',
-  'eventfdCreate', 'eventfdSignal', 'checksum', 'checksumUpdate', 'ifIndex', 'ifMac', 'openPacket',
+  'eventfdCreate', 'eventfdSignal', 'checksum', 'checksumUpdate', 'ifIndex', 'ifMac', 'openPacket', 'openRawIp',
 ];
 
 /** Absolute path of the addon this module loads. */

@@ -23,7 +23,8 @@ export interface TapOpenOptions {
 
 export class TapIO implements PacketIO {
   /**
-   * Adopts an already-open TAP queue (or bound AF_PACKET socket) fd; close() closes it.
+   * Adopts an already-open TAP queue fd (or a bound AF_PACKET socket, a TUN fd, a raw IP socket: read/write
+   * move one frame or datagram each on all of them); close() closes it.
    * @param fd non-blocking frame fd.
    * @param wakeFd eventfd for wait(), or -1; not owned.
    * @param name device name, for messages only.
