@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_BATCH, DEFAULT_MAX_CONNS } from './defaults.js';
-import type { NetConfig } from './config/snapshot.js';
+import { DEFAULT_MTU, type NetConfig } from './config/snapshot.js';
 import { Control } from './control/control.js';
 import { ControlServer } from './control/server.js';
 import { ThreadWorker } from './control/workers.js';
@@ -24,6 +24,8 @@ export interface DaemonOptions {
   maxConns?: number;
   batch?: number;
   verifyL4?: boolean;
+  /** MTU of the TAP segment (default DEFAULT_MTU); TUN's tunnel MTU is this − 20. */
+  mtu?: number;
 }
 
 export interface Daemon {
@@ -48,6 +50,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     addrs: o.addrs,
     gateway: o.gateway,
     verifyL4: o.verifyL4 ?? true,
+    mtu: o.mtu ?? DEFAULT_MTU,
   };
   const fds: number[] = [];
   try {
@@ -100,6 +103,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   log('info', 'tapvs running', {
     tap: o.tap, workers: o.workers, mac: net.mac, socket: o.socket,
     addrs: o.addrs.map((a) => `${formatIPv4(a.addr)}/${a.prefix}`), gateway: o.gateway ? formatIPv4(o.gateway) : null,
+    mtu: net.mtu,
   });
   let stopped = false;
   return {

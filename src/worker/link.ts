@@ -4,12 +4,13 @@
  * answers ICMP echo, and writes Ethernet headers on frames leaving the worker.
  *
  * All frames live in the worker's one buffer (`mem`): rx slots, then `extra` slots for frames the worker
- * originates (ARP requests), then `hold` slots for frames parked during resolution.
+ * originates (ARP requests, ICMP errors, outer fragments: `scratch()` hands them out per batch), then `hold`
+ * slots for frames parked during resolution.
  */
 import {
   ARP_ENTRY_TTL_MS, ARP_HOLD_FRAMES, ARP_MAX_TRIES, ARP_RETRY_MS,
 } from '../defaults.js';
-import type { NetConfig } from '../config/snapshot.js';
+import { DEFAULT_MTU, type NetConfig } from '../config/snapshot.js';
 import { csumUpdate16 } from '../packet/checksum.js';
 import {
   ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_HLEN, ETHERTYPE_ARP, ICMP_ECHO, ICMP_ECHO_REPLY,
@@ -36,6 +37,10 @@ export class TxQueue {
   }
 }
 
+/** ICMP error rate: tokens per ms and bucket size (Linux net.ipv4.icmp_msgs_per_sec / icmp_msgs_burst). */
+const ICMP_PER_MS = 1;
+const ICMP_BURST = 50;
+
 export class Link {
   readonly neigh = new Neighbors();
   /** Director MAC as 6 bytes, and as a 32+16-bit pair for fast compares. */
@@ -49,6 +54,13 @@ export class Link {
   private gateway = 0;
   /** The worker's clock (ms, relative), set by the dataplane before each batch: never passed per packet. */
   now = 0;
+  /** MTU of the segment (IP bytes per frame we send), from NetConfig.mtu. */
+  mtu = DEFAULT_MTU;
+  /** IPv4 ID of the next packet this worker originates or encapsulates (16 bits, wraps). */
+  private ipId = 0;
+  /** ICMP error token bucket: tokens left and when it was last refilled (worker clock). */
+  private icmpTokens = ICMP_BURST;
+  private icmpRefilled = 0;
   /** Addresses this worker answers ARP/ICMP echo for: director addresses and VIPs. */
   private owned = new Set<number>();
   private extraNext = 0;
@@ -85,6 +97,7 @@ export class Link {
     this.netMask = Int32Array.from(net.addrs, (a) => prefixMask(a.prefix) | 0);
     this.ownAddr = Int32Array.from(net.addrs, (a) => a.addr | 0);
     this.gateway = net.gateway | 0;
+    this.mtu = net.mtu ?? DEFAULT_MTU;
     this.owned = new Set<number>(vips); // int32 keys
     for (const a of net.addrs) this.owned.add(a.addr | 0);
   }
@@ -123,8 +136,11 @@ export class Link {
     return this.gateway;
   }
 
-  /** Our address on the prefix that holds `dst` (source of ARP requests), or the first address. */
-  private sourceFor(dst: number): number {
+  /**
+   * Our address on the prefix that holds `dst`, or the first address when `dst` is reached through the
+   * gateway: the source of ARP requests and of TUN outer headers (the kernel's route source address).
+   */
+  sourceFor(dst: number): number {
     for (let i = 0; i < this.netAddr.length; i++) {
       if ((dst & this.netMask[i]!) === this.netAddr[i]) return this.ownAddr[i]!;
     }
@@ -159,6 +175,44 @@ export class Link {
       return false;
     }
     this.solicit(n, now);
+    return true;
+  }
+
+  /**
+   * Takes an extra slot for a frame the worker originates in this batch. Returns the offset where its Ethernet
+   * header goes (RING_HEADROOM bytes into the slot), or -1 when every extra slot of this batch is taken (the
+   * caller counts what it could not send). The slot is reused after the batch was sent.
+   */
+  scratch(): number {
+    if (this.extraNext >= this.extraSlots) return -1;
+    return this.extraBase + this.extraNext++ * this.slotSize + this.headroom;
+  }
+
+  /** Extra slots still free in this batch (a caller that needs several checks first). */
+  scratchFree(): number {
+    return this.extraSlots - this.extraNext;
+  }
+
+  /** A fresh IPv4 ID for a packet this worker builds (per-worker counter, 16 bits). */
+  nextIpId(): number {
+    const id = this.ipId;
+    this.ipId = (id + 1) & 0xffff;
+    return id;
+  }
+
+  /**
+   * Takes a token for one ICMP error message: Linux's global limit (icmp_msgs_per_sec 1000, icmp_msgs_burst
+   * 50), per worker. Returns false when the bucket is empty.
+   */
+  icmpAllowed(): boolean {
+    const elapsed = this.now - this.icmpRefilled;
+    if (elapsed > 0) {
+      const t = this.icmpTokens + elapsed * ICMP_PER_MS;
+      this.icmpTokens = t > ICMP_BURST ? ICMP_BURST : t;
+      this.icmpRefilled = this.now;
+    }
+    if (this.icmpTokens < 1) return false;
+    this.icmpTokens--;
     return true;
   }
 
