@@ -7,7 +7,9 @@ import type { ConnTable } from '../worker/conn-table.js';
 import type { Link } from '../worker/link.js';
 import type { Pkt } from '../packet/parse.js';
 import { FwdCode } from '../types.js';
+import { dr } from './dr.js';
 import { nat } from './nat.js';
+import { tun } from './tun.js';
 
 /** What a forwarder may touch: the frame buffer, the worker's conn table and link, its counters. */
 export interface FwdContext {
@@ -27,7 +29,9 @@ export interface Forwarder {
 
 /** Indexed by FwdCode. Methods not built yet are refused by the control thread before they reach here. */
 export const FORWARDERS: (Forwarder | undefined)[] = [];
+FORWARDERS[FwdCode.DR] = dr;
 FORWARDERS[FwdCode.NAT] = nat;
+FORWARDERS[FwdCode.TUN] = tun;
 
 /** Methods the dataplane implements (control validation uses it). */
 export function fwdImplemented(code: FwdCode): boolean {
