@@ -1,10 +1,14 @@
 /**
- * `tapvs`: the daemon and its subcommands. `tapvs run` starts a director on a TAP device.
+ * `tapvs`: the daemon and its subcommands. `tapvs run` starts a director on a TAP device; `tapvs decap` runs the
+ * userspace IPIP decapsulator on a real server of a TUN (-i) service.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolveSocketPath } from '../control/client.js';
+import { DEFAULT_MTU, MAX_MTU, MIN_MTU } from '../config/snapshot.js';
 import { startDaemon } from '../daemon.js';
+import { DEFAULT_DECAP_BATCH } from '../decap/decap.js';
+import { runDecap } from '../decap/run.js';
 import { LbError } from '../errors.js';
 import { parseCidr, parseIPv4, parseMac } from '../util/addr.js';
 import { log } from '../util/log.js';
@@ -19,6 +23,17 @@ function ipv4(v: string): number {
   const a = parseIPv4(v);
   if (a < 0) throw new InvalidArgumentError(`expected an IPv4 address, got "${v}"`);
   return a;
+}
+
+function ipv4List(v: string, prev: number[]): number[] {
+  return [...prev, ipv4(v)];
+}
+
+function intIn(min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
+    return Number(v);
+  };
 }
 
 function posInt(max: number) {
@@ -44,6 +59,7 @@ export function buildProgram(): Command {
     .option('--max-conns <n>', 'connection table size per worker', posInt(1 << 26), 1 << 20)
     .option('--batch <n>', 'frames per rx/tx batch', posInt(1024), 64)
     .option('--no-verify-checksums', 'do not verify TCP/UDP checksums of received segments')
+    .option('--mtu <bytes>', `MTU of the TAP segment; TUN (-i) packets carry 20 more bytes, so the tunnel MTU is this - 20`, intIn(MIN_MTU, MAX_MTU), DEFAULT_MTU)
     .addHelpText(
       'after',
       `
@@ -52,7 +68,12 @@ resolves real servers and the gateway by ARP. Bridge the TAP into the LAN (or a 
   ip tuntap add tapvs0 mode tap && ip link set tapvs0 master br0 up
   tapvs run --tap tapvs0 --addr 10.0.0.1/24 --addr 10.0.1.1/24 --socket /run/tapvs/tapvs.sock
   tapvsadm -A -t 10.0.0.100:80 -s rr && tapvsadm -a -t 10.0.0.100:80 -r 10.0.1.11:80 -m
-For NAT (-m), real servers route replies through a director address (their default gateway).`,
+For NAT (-m), real servers route replies through a director address (their default gateway).
+For DR (-g) and TUN (-i), real servers answer clients directly: the VIP sits on their lo with ARP suppressed
+(arp_ignore=1, arp_announce=2), their default route is the site router, not the director. TUN reals
+decapsulate IPIP (kernel ipip module, or \`tapvs decap\`). A TUN packet longer than --mtu - 20 with DF set is
+dropped and the client gets ICMP "fragmentation needed" with that MTU; without DF it is sent as outer
+fragments (the real reassembles).`,
     )
     .action(async (opts) => {
       if (opts.mac !== undefined && !parseMac(opts.mac)) throw new InvalidArgumentError(`--mac: expected aa:bb:cc:dd:ee:ff`);
@@ -62,6 +83,7 @@ For NAT (-m), real servers route replies through a director address (their defau
       const daemon = await startDaemon({
         tap: opts.tap, workers: opts.workers, addrs: opts.addr, gateway: opts.gateway ?? 0, mac: opts.mac,
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
+        mtu: opts.mtu,
       });
       let stopping = false;
       const stop = async (sig: string) => {
@@ -73,6 +95,39 @@ For NAT (-m), real servers route replies through a director address (their defau
       };
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
+    });
+  program
+    .command('decap')
+    .description('decapsulate IPIP on a real server of a TUN (-i) service whose kernel has no ipip module')
+    .requiredOption('--tun <name>', 'TUN device the inner packets are handed to (create it first: ip tuntap add NAME mode tun)')
+    .addOption(new Option('--vip <ip>', 'accept only inner packets to this VIP (repeatable)').argParser(ipv4List).default([], 'any destination'))
+    .addOption(new Option('--director <ip>', 'accept only IPIP from this director address (repeatable)').argParser(ipv4List).default([], 'any source'))
+    .option('--batch <n>', 'datagrams per receive batch', posInt(1024), DEFAULT_DECAP_BATCH)
+    .addHelpText(
+      'after',
+      `
+tapvs decap reads every IPIP datagram (IP protocol 4) addressed to this host from a raw socket, checks it, and
+writes the inner packet to a TUN device; the kernel then receives it as if it had arrived there and delivers it
+to the service listening on the VIP. Replies leave by the normal route, straight to the client (DSR).
+
+Set-up on the real server (as root; VIP 10.0.0.100 as an example):
+  ip tuntap add tvsdecap mode tun            # the TUN device (persistent)
+  ip link set tvsdecap up
+  ip addr add 10.0.0.100/32 dev lo           # the VIP is a local address, answered by nobody on the LAN
+  sysctl -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tvsdecap.rp_filter=0
+                                             # inner packets come from clients routed via another device
+  sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+                                             # (also on the LAN interface) never answer ARP for the VIP
+  tapvs decap --tun tvsdecap --vip 10.0.0.100 --director 10.0.1.1
+The real's default route must reach clients without the director. The tunnel MTU is the director's --mtu - 20;
+clients learn it by PMTU discovery (the director answers DF packets that do not fit with ICMP "fragmentation
+needed"), or have the real advertise a smaller MSS: ip route change default via GW advmss 1440.
+
+Counters (decapsulated, and dropped by reason) are logged as JSON on stderr on SIGUSR2 and at exit.`,
+    )
+    .action(async (opts) => {
+      await runDecap({ tun: opts.tun, vips: opts.vip, directors: opts.director, batch: opts.batch });
+      process.exit(0);
     });
   return program;
 }
