@@ -120,3 +120,36 @@ describe('packet path, DR and TUN', () => {
     }
   });
 });
+
+describe('tapvs decap', () => {
+  it('does not allocate per datagram', async () => {
+    const { Decap } = await import('../../src/decap/decap.js');
+    const rx = new MemoryIO();
+    const tx = new MemoryIO();
+    tx.countOnly = true;
+    const d = new Decap({ rx, tx, vips: [parseIPv4('198.18.0.100')], directors: [parseIPv4('198.18.1.1')] });
+    const datagrams = Array.from({ length: 16 }, (_, i) => {
+      const inner = pkt().ipv4({ src: '198.18.0.2', dst: '198.18.0.100', tos: i === 3 ? 2 : 0 }).tcp({ sport: 30000 + i, dport: 80, flags: 'PA' }).payload(100 + i * 50).build();
+      return pkt().ipv4({ src: '198.18.1.1', dst: '198.18.1.11', protocol: 4, tos: i === 3 ? 3 : 0 }).payload(inner).build();
+    });
+    rx.replayForever(datagrams);
+    const run = (n: number) => {
+      for (let i = 0; i < n; i++) d.step();
+    };
+    run(60_000);
+    let minor = 0;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    await new Promise((r) => setTimeout(r, 20));
+    minor = 0;
+    const N = 4_000_000;
+    const before = tx.sentCount;
+    run(N / d.batch);
+    await new Promise((r) => setTimeout(r, 20));
+    obs.disconnect();
+    expect(tx.sentCount - before).toBe(N);
+    expect(minor).toBeLessThanOrEqual(3);
+  });
+});
