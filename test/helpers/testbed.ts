@@ -78,8 +78,9 @@ export class Testbed {
     this.socket = join(this.dir, 'tapvs.sock');
   }
 
-  up(): void {
-    sh('bash', [join(ROOT, 'scripts/testbed.sh'), 'up', this.prefix]);
+  /** Builds the namespaces; `mode` sets up the reals for NAT (default), DR or TUN (scripts/testbed.sh). */
+  up(mode: 'nat' | 'dr' | 'tun' = 'nat'): void {
+    sh('bash', [join(ROOT, 'scripts/testbed.sh'), 'up', this.prefix, ...(mode === 'nat' ? [] : [mode])]);
   }
 
   spawnIn(ns: string, args: string[], onOutput?: (s: string) => void): ChildProcess {
@@ -106,6 +107,95 @@ export class Testbed {
       (s) => (this.daemonLog += s),
     );
     await waitFor('daemon socket', () => existsSync(this.socket), 15_000);
+  }
+
+  /**
+   * Starts `tapvs decap` in a real's namespace (TUN mode beds have the device `tvsdecap`) and waits until it
+   * runs. Its log lines (JSON, counters at exit and on SIGUSR2) collect in `decapLogs[ns]`.
+   */
+  async startDecap(ns: string, extra: string[] = []): Promise<ChildProcess> {
+    this.decapLogs[ns] = '';
+    const p = this.spawnIn(ns, [process.execPath, join(ROOT, 'bin/tapvs.js'), 'decap', '--tun', 'tvsdecap', ...extra], (s) => (this.decapLogs[ns] += s));
+    await waitFor(`tapvs decap in ${ns}`, () => this.decapLogs[ns]!.includes('tapvs decap running') || p.exitCode !== null, 15_000);
+    if (p.exitCode !== null) throw new Error(`tapvs decap in ${ns} exited: ${this.decapLogs[ns]}`);
+    return p;
+  }
+
+  /**
+   * A UDP echo bound to `addr:port` (the VIP, for DR/TUN reals: a socket bound to 0.0.0.0 would answer from the
+   * real's own address, which the client's connected socket rejects), prefixing replies with `name`.
+   */
+  async startUdpEcho(ns: string, name: string, addr: string, port: number): Promise<void> {
+    let out = '';
+    this.spawnIn(ns, [process.execPath, '-e', `
+      const s = require('node:dgram').createSocket('udp4');
+      s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from('${name} '), m]), r.port, r.address));
+      s.bind(${port}, '${addr}', () => console.log('udp echo ready'));
+      process.on('SIGTERM', () => process.exit(0));`], (x) => (out += x));
+    await waitFor(`UDP echo in ${ns}`, () => out.includes('udp echo ready'));
+  }
+
+  /**
+   * Opens `n` TCP connections from `ns` to `addr:port` at once and keeps them all open; once every one is
+   * established calls `whileOpen()`, then sends one HTTP request on each and collects the answers.
+   */
+  async parallelHttp(ns: string, addr: string, port: number, n: number, whileOpen: () => Promise<void>):
+  Promise<{ connected: number; ok: number; failed: number; byServer: Record<string, number> }> {
+    const script = `
+      const net = require('node:net');
+      const res = { connected: 0, ok: 0, failed: 0, byServer: {} };
+      const socks = [];
+      let closed = 0;
+      for (let i = 0; i < ${n}; i++) {
+        const s = net.connect(${port}, '${addr}');
+        let buf = '';
+        s.setTimeout(30000, () => s.destroy(new Error('timeout')));
+        s.on('connect', () => { if (++res.connected === ${n}) process.stdout.write('READY\\n'); });
+        s.on('data', (d) => (buf += d));
+        s.on('error', () => {});
+        s.on('close', () => {
+          const m = /x-served-by: (\\S+)/i.exec(buf);
+          if (/^HTTP\\/1\\.1 200 /.test(buf) && m) { res.ok++; res.byServer[m[1]] = (res.byServer[m[1]] || 0) + 1; } else res.failed++;
+          if (++closed === ${n}) { console.log(JSON.stringify(res)); process.exit(0); }
+        });
+        socks.push(s);
+      }
+      process.stdin.once('data', () => { for (const s of socks) s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'); });
+      setTimeout(() => { console.log(JSON.stringify(res)); process.exit(1); }, 60000);`;
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.procs.push(p);
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (err += d));
+    p.stdin!.on('error', () => {});
+    const exited = new Promise<void>((r) => p.on('close', () => r()));
+    await waitFor(`${n} connections from ${ns}`, () => out.includes('READY') || p.exitCode !== null, 30_000);
+    if (!out.includes('READY')) throw new Error(`parallel client exited (${p.exitCode}): ${out}${err}`);
+    await whileOpen();
+    p.stdin!.write('go\n');
+    await exited;
+    const last = out.trim().split('\n').pop()!;
+    if (!last.startsWith('{')) throw new Error(`parallel client (${p.exitCode}): ${out}${err}`);
+    return JSON.parse(last);
+  }
+
+  /** Log output of the decapsulators, per namespace. */
+  readonly decapLogs: Record<string, string> = {};
+
+  /** Runs a Node.js script in a namespace; resolves with its output. */
+  node(ns: string, script: string, timeoutMs = 60_000): Promise<RunOutput> {
+    return run('ip', ['netns', 'exec', ns, process.execPath, '-e', script], timeoutMs);
+  }
+
+  /** The daemon's `status` answer (drops and counters per worker). */
+  async status(): Promise<{ drops: Record<string, number>; workers: { counters: Record<string, number> }[] }> {
+    const r = await run(process.execPath, ['-e', `
+      import('${join(ROOT, 'dist/control/client.js')}').then(async ({ ControlClient }) => {
+        const c = await ControlClient.connect('${this.socket}');
+        console.log(JSON.stringify(await c.request({ op: 'status' }))); c.close();
+      })`], 20_000);
+    return JSON.parse(r.stdout);
   }
 
   /** Runs tapvsadm against this bed's daemon. */
