@@ -35,6 +35,7 @@ export const DROP_REASONS = [
   'tx_failed', // the TAP queue refused the frame (full or error)
   'tun_too_big', // TUN: DF set and longer than the tunnel MTU (mtu - 20): ICMP frag-needed sent to the client
   'tx_no_slot', // no free extra slot for a frame the worker had to originate (an outer fragment)
+  'dr_real_not_on_link', // DR real not on a connected prefix: the gateway would route the VIP back to us
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pkt, type Ipv4Options } from '../../helpers/packet-builder.js';
-import { CIP, CLIENT_MAC, DIR_MAC, Director, GW_MAC, MACS, R1, R3, R4, VIP, expectFixture, type Fixture, type Target } from './harness.js';
+import { CIP, CLIENT_MAC, DIR_MAC, Director, MACS, R1, R3, R4, VIP, expectFixture, type Fixture, type Target } from './harness.js';
 
 const TARGETS: Target[] = [
   { proto: 'tcp', vport: 80, rip: R1, method: 'dr' },
@@ -68,10 +68,10 @@ const FIXTURES: Fixture[] = [
     verdict: 'TX',
   },
   {
-    description: 'a real behind the gateway gets the frame through the gateway MAC',
+    description: 'a real behind the gateway is refused: the gateway would send the VIP back to the director',
     input: pkt().eth(fromClient).ipv4(ip()).tcp({ sport: 40006, dport: 82, flags: 'S' }).build(),
-    expected: [pkt().eth(toReal(GW_MAC)).ipv4(ip({ ttl: 63 })).tcp({ sport: 40006, dport: 82, flags: 'S' }).build()],
-    verdict: 'TX',
+    expected: [],
+    verdict: 'dr_real_not_on_link',
   },
   {
     description: 'a 1500-byte packet (the MTU) goes through unchanged in size',
