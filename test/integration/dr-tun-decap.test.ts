@@ -3,6 +3,8 @@
  * header first), inner packets as they must be written to the TUN device, drops counted by reason. The real
  * kernel path (raw socket → TUN → a socket on the VIP) is exercised by test/e2e/tun.e2e.test.ts.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Decap, type DecapOptions } from '../../src/decap/decap.js';
 import { preflight } from '../../src/decap/run.js';
@@ -147,6 +149,15 @@ describe('tapvs decap', () => {
     rx.inject(ipip(ok), ipip(ok));
     d.step();
     expect(d.snapshot()).toMatchObject({ rx_packets: 2, tx_packets: 0, tx_failed: 2 });
+  });
+
+  it('explains the real-server set-up in its help', () => {
+    const help = execFileSync(process.execPath, [join(import.meta.dirname, '../../bin/tapvs.js'), 'decap', '--help'], { encoding: 'utf8' });
+    for (const line of [
+      'ip tuntap add tvsdecap mode tun', 'ip link set tvsdecap up', 'ip addr add 10.0.0.100/32 dev lo',
+      'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2',
+      'tapvs decap --tun tvsdecap --vip 10.0.0.100 --director 10.0.1.1',
+    ]) expect(help).toContain(line);
   });
 
   it('refuses to start without its TUN device and says how to create it', () => {
