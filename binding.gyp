@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/batch_io.cc",
         "native/checksum.cc",
+        "native/steer.cc",
         "native/tap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -4,12 +4,14 @@
 
 #include "batch_io.h"
 #include "checksum.h"
+#include "steer.h"
 #include "tap.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tapvs::InitTap(env, exports);
   tapvs::InitBatchIo(env, exports);
   tapvs::InitChecksum(env, exports);
+  tapvs::InitSteer(env, exports);
   return exports;
 }
 

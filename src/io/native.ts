@@ -133,11 +133,26 @@ export interface NativeAddon {
    * @throws RangeError unless 1 <= proto <= 254.
    */
   openRawIp(proto: number): number;
+  /**
+   * Loads an eBPF socket-filter program (`insns`: 8-byte instructions, built by src/io/steering.ts).
+   * @param log receives the kernel verifier's message (NUL-terminated) when loading fails; may be empty.
+   * @returns the program fd (close it with closeFd when replaced), or -errno (-EINVAL: rejected by the verifier,
+   *   -EPERM: no CAP_BPF/CAP_SYS_ADMIN).
+   * @throws RangeError if insns is not a whole number of instructions.
+   */
+  bpfLoadSocketFilter(insns: Uint8Array, log: Uint8Array): number;
+  /**
+   * TUNSETSTEERINGEBPF: attaches program `progFd` to the TAP device of queue `fd` (the whole device: every
+   * queue); -1 detaches it. The kernel keeps its own reference, so the caller may close progFd afterwards.
+   * @returns 0 or -errno.
+   */
+  tunSetSteering(fd: number, progFd: number): number;
 }
 
 const _names: readonly (keyof NativeAddon)[] = [
   'openTap', 'closeFd', 'setOffload', 'setVnetHdrSize', 'recvBatch', 'sendBatch', 'waitReadable',
   'eventfdCreate', 'eventfdSignal', 'checksum', 'checksumUpdate', 'ifIndex', 'ifMac', 'openPacket', 'openRawIp',
+  'bpfLoadSocketFilter', 'tunSetSteering',
 ];
 
 /** Absolute path of the addon this module loads. */

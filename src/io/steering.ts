@@ -110,3 +110,24 @@ export function buildSteeringProgram(owned: readonly number[]): Uint8Array {
   });
   return out;
 }
+
+/**
+ * Loads the steering program for `owned` and attaches it to the TAP device of queue `fd`. Returns null on
+ * success or a message naming what failed (with the verifier's log).
+ */
+export function attachSteering(native: {
+  bpfLoadSocketFilter(insns: Uint8Array, log: Uint8Array): number;
+  tunSetSteering(fd: number, progFd: number): number;
+  closeFd(fd: number): number;
+}, fd: number, owned: readonly number[]): string | null {
+  const log = new Uint8Array(65536);
+  const prog = native.bpfLoadSocketFilter(buildSteeringProgram(owned), log);
+  if (prog < 0) {
+    const end = log.indexOf(0);
+    const text = new TextDecoder().decode(log.subarray(0, end < 0 ? log.length : end)).trim();
+    return `loading the steering program failed (errno ${-prog})${text ? `: ${text}` : ''}`;
+  }
+  const rc = native.tunSetSteering(fd, prog);
+  native.closeFd(prog); // the device holds its own reference
+  return rc < 0 ? `TUNSETSTEERINGEBPF failed (errno ${-rc})` : null;
+}
