@@ -3,13 +3,15 @@
  * queue, start the control API socket. Used by `tapvs run` and by the end-to-end tests.
  */
 import { createHash } from 'node:crypto';
-import { DEFAULT_BATCH, DEFAULT_MAX_CONNS } from './defaults.js';
-import { DEFAULT_MTU, type NetConfig } from './config/snapshot.js';
+import { ARP_MAX_ENTRIES, DEFAULT_BATCH, DEFAULT_MAX_CONNS } from './defaults.js';
+import { DEFAULT_MTU, type NetConfig, type Snapshot } from './config/snapshot.js';
 import { Control } from './control/control.js';
 import { ControlServer } from './control/server.js';
 import { ThreadWorker } from './control/workers.js';
 import { LbError } from './errors.js';
 import { checkNative, native, TAP_MULTI_QUEUE } from './io/native.js';
+import { attachSteering } from './io/steering.js';
+import { SharedNeighbors } from './worker/shared-neigh.js';
 import { formatIPv4 } from './util/addr.js';
 import { log } from './util/log.js';
 
@@ -67,13 +69,34 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   const control = new Control(net);
+  // Several queues: the kernel steers each frame with our eBPF program (src/io/steering.ts), regenerated when
+  // the set of owned addresses changes; ARP results are shared, written by worker 0 (which gets every ARP).
+  const neigh = o.workers > 1 ? new SharedArrayBuffer(SharedNeighbors.bytes(ARP_MAX_ENTRIES)) : null;
+  if (o.workers > 1) {
+    let steeredFor = '';
+    const steer = (snap: Snapshot) => {
+      const owned = [...new Set([...snap.net.addrs.map((a) => a.addr), ...snap.services.map((s) => s.vaddr)])].sort((a, b) => a - b);
+      const key = owned.join(',');
+      if (key === steeredFor) return;
+      const err = attachSteering(native, fds[0]!, owned);
+      if (err) throw new LbError('EIO', `cannot steer TAP ${o.tap} queues: ${err}`);
+      steeredFor = key;
+    };
+    try {
+      steer(control.snapshot());
+    } catch (err) {
+      for (const fd of fds) native.closeFd(fd);
+      throw err;
+    }
+    control.onPublish = steer;
+  }
   const ready = new Set<number>();
   let onAllReady: () => void = () => {};
   const allReady = new Promise<void>((r) => (onAllReady = r));
   const workers = fds.map(
     (fd, id) =>
       new ThreadWorker({
-        id, fd, batch: o.batch ?? DEFAULT_BATCH, maxConns: o.maxConns ?? DEFAULT_MAX_CONNS,
+        id, fd, workers: o.workers, neigh, batch: o.batch ?? DEFAULT_BATCH, maxConns: o.maxConns ?? DEFAULT_MAX_CONNS,
         snapshot: () => control.snapshot(),
         onMessage: (m) => {
           if (m.type === 'ready') {

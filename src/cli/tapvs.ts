@@ -54,7 +54,7 @@ export function buildProgram(): Command {
     .option('--addr <ip/prefix>', 'an address the director owns on the TAP segment, with its connected prefix (repeatable); VIPs are added by tapvsadm', cidr, [])
     .option('--gateway <ip>', 'next hop for destinations outside the connected prefixes', ipv4)
     .option('--mac <mac>', 'the director\'s MAC on the segment (default: derived from the TAP name)')
-    .option('--workers <n>', `worker threads, one TAP queue each (this version: 1; multi-queue steering comes with connection pinning)`, posInt(256), 1)
+    .option('--workers <n>', 'worker threads, one TAP queue each; the kernel steers every flow to one worker (default: the number of CPUs)', posInt(256), availableParallelism())
     .option('--socket <path>', 'control socket path (env TAPVS_SOCKET; default /run/tapvs/tapvs.sock)')
     .option('--max-conns <n>', 'connection table size per worker', posInt(1 << 26), 1 << 20)
     .option('--batch <n>', 'frames per rx/tx batch', posInt(1024), 64)
@@ -77,9 +77,6 @@ fragments (the real reassembles).`,
     )
     .action(async (opts) => {
       if (opts.mac !== undefined && !parseMac(opts.mac)) throw new InvalidArgumentError(`--mac: expected aa:bb:cc:dd:ee:ff`);
-      if (opts.workers > 1) {
-        throw new LbError('EINVAL', '--workers > 1 needs per-worker flow steering, which this version does not have yet');
-      }
       const daemon = await startDaemon({
         tap: opts.tap, workers: opts.workers, addrs: opts.addr, gateway: opts.gateway ?? 0, mac: opts.mac,
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,

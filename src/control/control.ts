@@ -42,6 +42,7 @@ const COMMANDS: Record<Request['op'], Handler> = {
   status: (c) => c.status(),
   'list-conns': (c, r) => c.listConns(r.service),
   'set-timeouts': (c, r) => c.mutate(() => c.table.setTimeouts(r.tcp, r.tcpfin, r.udp)),
+  'restart-worker': (c, r) => c.restartWorker(r.worker),
 };
 
 export class Control {
@@ -153,11 +154,15 @@ export class Control {
     return null;
   }
 
+  /** Called with each checked snapshot before the workers get it (the daemon updates queue steering). */
+  onPublish: ((snap: Snapshot) => void) | null = null;
+
   /** Compiles, checks and broadcasts the current state as a new version. */
   async publish(): Promise<void> {
     const snap = this.table.snapshot(this.net);
     const bad = checkSnapshot(snap, MAX_SERVICES, MAX_REALS);
     if (bad) throw new LbError('EIO', `refusing to publish an inconsistent snapshot: ${bad}`);
+    this.onPublish?.(snap);
     this.current = snap;
     const done = new Promise<void>((resolve) => this.waiters.push({ version: snap.version, resolve }));
     for (const w of this.workers) if (w.alive) w.send({ type: 'snapshot', snapshot: snap });
@@ -173,6 +178,18 @@ export class Control {
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       if (this.waiters[i]!.version <= applied) this.waiters.splice(i, 1)[0]!.resolve();
     }
+  }
+
+  /**
+   * Restarts one worker as a crash would (its thread is terminated, its connections are lost, it comes back
+   * with the current snapshot); the other workers are untouched. For stuck workers and for fault tests.
+   */
+  async restartWorker(id: unknown): Promise<{ restarted: number }> {
+    const w = this.workers.find((x) => x.id === id);
+    if (typeof id !== 'number' || !w) throw invalid(`worker must be one of ${this.workers.map((x) => x.id).join(', ')}`);
+    if (!w.restart) throw invalid('this worker cannot be restarted');
+    await w.restart();
+    return { restarted: id };
   }
 
   private realSlotInUse(slot: number): boolean {

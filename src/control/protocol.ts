@@ -51,12 +51,13 @@ export type Request =
   | { id?: number; op: 'zero'; service?: ServiceKey }
   | { id?: number; op: 'status' }
   | { id?: number; op: 'list-conns'; service?: ServiceKey }
-  | { id?: number; op: 'set-timeouts'; tcp: number; tcpfin: number; udp: number };
+  | { id?: number; op: 'set-timeouts'; tcp: number; tcpfin: number; udp: number }
+  | { id?: number; op: 'restart-worker'; worker: number };
 
 export type Op = Request['op'];
 export const OPS: readonly Op[] = [
   'ping', 'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'list', 'zero', 'status',
-  'list-conns', 'set-timeouts',
+  'list-conns', 'set-timeouts', 'restart-worker',
 ];
 
 /** Counters as ipvsadm --stats shows them, plus the 2-second rate estimates (--rate). */

@@ -23,6 +23,8 @@ export interface WorkerHandle {
   readonly alive: boolean;
   readonly restarts: number;
   stop(): Promise<void>;
+  /** Terminates the worker as a crash would; it is restarted with the current snapshot. */
+  restart?(): Promise<void>;
 }
 
 /** Where the compiled worker entry lives (dist/worker/thread.js, also when this module runs from src/). */
@@ -37,6 +39,8 @@ function threadScript(): string {
 export interface ThreadWorkerOptions {
   id: number;
   fd: number;
+  workers: number;
+  neigh: SharedArrayBuffer | null;
   batch: number;
   maxConns: number;
   /** Current snapshot provider, used at (re)start. */
@@ -69,7 +73,8 @@ export class ThreadWorker implements WorkerHandle {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const init: WorkerInit & { port: MessagePort } = {
-      id: this.id, fd: this.opts.fd, wakeFd: this.wakeFd, stats: this.sab, batch: this.opts.batch,
+      id: this.id, fd: this.opts.fd, wakeFd: this.wakeFd, stats: this.sab, workers: this.opts.workers,
+      neigh: this.opts.neigh, batch: this.opts.batch,
       maxConns: this.opts.maxConns, snapshot: this.opts.snapshot(), port: port2,
     };
     this.worker = new Worker(threadScript(), { workerData: init, transferList: [port2], name: `tapvs-worker-${this.id}` });
@@ -98,9 +103,11 @@ export class ThreadWorker implements WorkerHandle {
     return this.stats.f64[H_VERSION]!;
   }
 
-  /** Test hook: kills the thread as a crash would (it is restarted). */
-  async crash(): Promise<void> {
+  /** Kills the thread as a crash would; the exit handler starts a new one. Resolves once it is back. */
+  async restart(): Promise<void> {
+    const before = this.restarts;
     await this.worker.terminate();
+    for (let i = 0; i < 200 && (this.restarts === before || !this.alive); i++) await new Promise((r) => setTimeout(r, 10));
   }
 
   async stop(): Promise<void> {

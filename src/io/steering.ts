@@ -8,6 +8,8 @@
  *     (client address, client port): a client's packets to the VIP;
  *   - any other IPv4 packet is keyed on its destination (address, port): a NAT reply from a real server to
  *     the client — the same (client address, client port) as the request direction;
+ *   - a packet to a FULLNAT local address (LIP) goes to queue (destination port mod queues): worker w owns the
+ *     local ports p with p % workers === w, so replies to LIP:lport reach the worker that chose lport;
  *   - everything else (ARP, IPv6, ...) goes to queue 0.
  * queue = steerHash(key) mod queues, which the kernel computes from the program's return value; workers compute
  * the same function (`steerOwner`) to count any packet that reaches the wrong worker.
@@ -58,7 +60,7 @@ interface Insn {
  * Builds the program for the given owned addresses (VIPs and director addresses, as numbers). Returns the
  * instructions as bytes (8 per instruction, little-endian fields) ready for BPF_PROG_LOAD.
  */
-export function buildSteeringProgram(owned: readonly number[]): Uint8Array {
+export function buildSteeringProgram(owned: readonly number[], lips: readonly number[] = []): Uint8Array {
   const p: Insn[] = [];
   const i = (op: number, dst = 0, src = 0, off = 0, imm = 0, to?: string): void => {
     p.push({ op, dst, src, off, imm, to });
@@ -71,15 +73,21 @@ export function buildSteeringProgram(owned: readonly number[]): Uint8Array {
   i(OP.JNE32_K, 0, 0, 0, 0x0800, 'other');
   i(OP.LDABS_W, 0, 0, 0, 30); // destination address
   i(OP.MOV32_X, 7, 0);
-  for (const a of [...new Set(owned.map((x) => x | 0))]) i(OP.JEQ32_K, 7, 0, 0, a, 'by_src');
+  // The kernel verifier refuses unreachable instructions, so each block is emitted only when something jumps to it.
+  const lipSet = [...new Set(lips.map((x) => x | 0))];
+  const ownedSet = [...new Set(owned.map((x) => x | 0))];
+  for (const a of lipSet) i(OP.JEQ32_K, 7, 0, 0, a, 'by_lport');
+  for (const a of ownedSet) i(OP.JEQ32_K, 7, 0, 0, a, 'by_src');
   i(OP.LDABS_H, 0, 0, 0, 36); // destination port
   i(OP.MOV32_X, 8, 0);
-  i(OP.JA, 0, 0, 0, 0, 'hash');
-  label('by_src');
-  i(OP.LDABS_W, 0, 0, 0, 26); // source address
-  i(OP.MOV32_X, 7, 0);
-  i(OP.LDABS_H, 0, 0, 0, 34); // source port
-  i(OP.MOV32_X, 8, 0);
+  if (ownedSet.length > 0) {
+    i(OP.JA, 0, 0, 0, 0, 'hash');
+    label('by_src');
+    i(OP.LDABS_W, 0, 0, 0, 26); // source address
+    i(OP.MOV32_X, 7, 0);
+    i(OP.LDABS_H, 0, 0, 0, 34); // source port
+    i(OP.MOV32_X, 8, 0);
+  }
   label('hash');
   i(OP.MUL32_K, 7, 0, 0, 0x9e3779b1 | 0);
   i(OP.MUL32_K, 8, 0, 0, 0x85ebca6b | 0);
@@ -88,6 +96,11 @@ export function buildSteeringProgram(owned: readonly number[]): Uint8Array {
   i(OP.RSH32_K, 0, 0, 0, 16);
   i(OP.XOR32_X, 0, 7);
   i(OP.EXIT);
+  if (lipSet.length > 0) {
+    label('by_lport');
+    i(OP.LDABS_H, 0, 0, 0, 36); // local port: the kernel takes it modulo the queue count
+    i(OP.EXIT);
+  }
   label('other');
   i(OP.MOV32_K, 0, 0, 0, 0);
   i(OP.EXIT);
@@ -119,9 +132,9 @@ export function attachSteering(native: {
   bpfLoadSocketFilter(insns: Uint8Array, log: Uint8Array): number;
   tunSetSteering(fd: number, progFd: number): number;
   closeFd(fd: number): number;
-}, fd: number, owned: readonly number[]): string | null {
+}, fd: number, owned: readonly number[], lips: readonly number[] = []): string | null {
   const log = new Uint8Array(65536);
-  const prog = native.bpfLoadSocketFilter(buildSteeringProgram(owned), log);
+  const prog = native.bpfLoadSocketFilter(buildSteeringProgram(owned, lips), log);
   if (prog < 0) {
     const end = log.indexOf(0);
     const text = new TextDecoder().decode(log.subarray(0, end < 0 ? log.length : end)).trim();

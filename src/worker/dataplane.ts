@@ -25,6 +25,8 @@ import { FwdCode } from '../types.js';
 import { CF_ACTIVE, CF_NOOUTPUT, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
 import { Link, TxQueue } from './link.js';
 import { ConnLife } from './conn-life.js';
+import type { SharedNeighbors } from './shared-neigh.js';
+import { steerOwner } from '../io/steering.js';
 import { CompiledService, ServiceIndex, compileServices } from './services.js';
 import {
   C, D, H_CONNS, H_HEARTBEAT, H_VERSION, REAL_BASE, SF_CONNS, SF_INBYTES, SF_INPKTS, SF_OUTBYTES, SF_OUTPKTS, STAT_FIELDS,
@@ -53,6 +55,11 @@ export interface DataplaneOptions {
   maxConns?: number;
   /** Clock in ms (injectable for tests). */
   now?: () => number;
+  /** This worker's index and the number of workers (queues); the flow owner check needs both. */
+  workerId?: number;
+  workers?: number;
+  /** The workers' shared ARP table (several workers); worker 0 owns ARP. */
+  sharedNeigh?: SharedNeighbors;
 }
 
 export class Dataplane implements FwdContext {
@@ -76,6 +83,8 @@ export class Dataplane implements FwdContext {
   private readonly realSvc: (CompiledService | null)[] = new Array<CompiledService | null>(MAX_REALS).fill(null);
   private readonly realIdx = new Int32Array(MAX_REALS).fill(-1);
   private readonly life: ConnLife;
+  readonly workerId: number;
+  readonly workers: number;
   private expireNodestConn = false;
   private verifyL4 = true;
   private nextTimers = 0;
@@ -102,10 +111,15 @@ export class Dataplane implements FwdContext {
     this.active = opts.stats.active;
     this.inactive = opts.stats.inactive;
     this.conns = new ConnTable(opts.maxConns ?? 1 << 16, 0);
+    this.workerId = opts.workerId ?? 0;
+    this.workers = opts.workers ?? 1;
     this.life = new ConnLife(this.conns, opts.stats, this.realSvc, this.realIdx);
     this.link = new Link(
       this.u8, this.dv, this.f64, this.txq, this.slotSize, this.headroom, extraBase, TX_EXTRA_SLOTS, holdBase, HOLD_SLOTS,
     );
+    if (opts.sharedNeigh) this.link.attachShared(opts.sharedNeigh, this.workerId === 0);
+    // Packets this worker originates or fragments get IDs from a range of their own per worker.
+    this.link.seedIpId(Math.floor((this.workerId * 0x10000) / this.workers));
   }
 
   /** Installs a new config version. Called between batches only. */
@@ -142,6 +156,7 @@ export class Dataplane implements FwdContext {
     this.f64[H_HEARTBEAT] = now + this.epoch;
     const n = this.io.recv(this.mem, this.slotSize, this.headroom, this.batch, this.lens);
     this.link.beginBatch(now);
+    this.link.pollShared();
     if (n > 0) {
       this.f64[C.rx_batches]!++;
       this.f64[C.rx_frames]! += n;
@@ -259,6 +274,7 @@ export class Dataplane implements FwdContext {
     if (proto !== PROTO_ICMP && services) {
       const svc = services.lookup(proto, pk.daddr, pk.dport);
       if (svc) {
+        if (this.workers > 1 && steerOwner(pk.saddr, pk.sport, this.workers) !== this.workerId) f64[C.wrong_worker]!++;
         this.inbound(svc);
         return;
       }
@@ -272,6 +288,7 @@ export class Dataplane implements FwdContext {
       f64[D.icmp_unhandled]!++;
       return;
     }
+    if (this.workers > 1 && steerOwner(pk.daddr, pk.dport, this.workers) !== this.workerId) f64[C.wrong_worker]!++;
     const c = this.conns.lookupOut(proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
     if (c === NIL) {
       f64[D.reply_no_conn]!++;

@@ -17,6 +17,7 @@ import {
 } from '../packet/offsets.js';
 import { parseMac, prefixMask } from '../util/addr.js';
 import { N_INCOMPLETE, N_REACHABLE, Neighbors } from './neigh.js';
+import type { SharedNeighbors } from './shared-neigh.js';
 import { C, D } from './stats.js';
 
 /** Where frames go out: offsets/lengths into `mem`, sent in one batch call. */
@@ -43,6 +44,15 @@ const ICMP_BURST = 50;
 
 export class Link {
   readonly neigh = new Neighbors();
+  /**
+   * With several workers: the ARP results all workers share (worker 0, the ARP owner, publishes what it learns;
+   * the others read it when they miss). Null with one worker.
+   */
+  private shared: SharedNeighbors | null = null;
+  private arpOwner = true;
+  private readonly tmpMac = new Uint8Array(6);
+  /** Frames currently parked in hold slots (so the per-batch shared-table poll costs nothing when 0). */
+  private heldFrames = 0;
   /** Director MAC as 6 bytes, and as a 32+16-bit pair for fast compares. */
   private mac: Uint8Array = new Uint8Array(6);
   private macHi = 0;
@@ -86,6 +96,29 @@ export class Link {
     this.holdLen = new Int32Array(holdSlots);
     this.holdUntil = new Float64Array(holdSlots);
     this.holdSending = new Uint8Array(holdSlots);
+  }
+
+  /** Joins the workers' shared ARP table; `owner`: this worker receives the ARP frames and publishes. */
+  attachShared(shared: SharedNeighbors, owner: boolean): void {
+    this.shared = shared;
+    this.arpOwner = owner;
+  }
+
+  /** A non-owner worker copies neighbour ip from the shared table; returns its local row or -1. */
+  private fromShared(ip: number): number {
+    if (this.arpOwner || this.shared === null || !this.shared.read(ip, this.tmpMac, 0)) return -1;
+    return this.neigh.learn(ip, this.tmpMac, 0, this.now + ARP_ENTRY_TTL_MS);
+  }
+
+  /** Releases frames held for neighbours that another worker resolved meanwhile (called every batch). */
+  pollShared(): void {
+    if (this.heldFrames === 0 || this.arpOwner || this.shared === null) return;
+    const neigh = this.neigh;
+    for (let h = 0; h < this.holdSlots; h++) {
+      const n = this.holdNeigh[h]!;
+      if (n < 0 || this.holdSending[h] || neigh.state[n] !== N_INCOMPLETE) continue;
+      if (this.fromShared(neigh.ip[n]!) >= 0) this.release(n);
+    }
   }
 
   configure(net: NetConfig, vips: Set<number>): void {
@@ -161,8 +194,17 @@ export class Link {
     const neigh = this.neigh;
     let n = neigh.lookup(nh);
     if (n >= 0 && neigh.state[n] === N_REACHABLE) {
-      if (neigh.expires[n]! <= now) this.solicit(n, now);
+      if (neigh.expires[n]! <= now && this.fromShared(nh) < 0) this.solicit(n, now);
       this.writeEth(base, n);
+      if (!this.txq.push(base, len)) {
+        this.f64[D.tx_failed]!++;
+        return false;
+      }
+      return true;
+    }
+    const known = this.fromShared(nh);
+    if (known >= 0) {
+      this.writeEth(base, known);
       if (!this.txq.push(base, len)) {
         this.f64[D.tx_failed]!++;
         return false;
@@ -191,6 +233,11 @@ export class Link {
   /** Extra slots still free in this batch (a caller that needs several checks first). */
   scratchFree(): number {
     return this.extraSlots - this.extraNext;
+  }
+
+  /** Starts this worker's IPv4 ID counter (workers start in different parts of the 16-bit space). */
+  seedIpId(id: number): void {
+    this.ipId = id & 0xffff;
   }
 
   /** A fresh IPv4 ID for a packet this worker builds (per-worker counter, 16 bits). */
@@ -245,6 +292,7 @@ export class Link {
       if (known >= 0 || forUs) {
         const n = this.neigh.learn(spa, u8, a + 8, now + ARP_ENTRY_TTL_MS);
         if (n >= 0) this.release(n);
+        if (this.shared !== null && this.arpOwner) this.shared.publish(spa, u8, a + 8);
       }
     }
     if (op === ARP_OP_REPLY) {
@@ -310,6 +358,7 @@ export class Link {
       if (n >= 0 && !this.holdSending[h] && this.holdUntil[h]! <= now) {
         this.holdNeigh[h] = -1;
         if (neigh.held[n]! > 0) neigh.held[n]!--;
+        this.heldFrames--;
         this.f64[D.neigh_unresolved]!++;
       }
     }
@@ -317,14 +366,20 @@ export class Link {
       const st = neigh.state[n];
       if (st === N_INCOMPLETE) {
         if (neigh.lastReq[n]! + ARP_RETRY_MS > now) continue;
+        if (this.fromShared(neigh.ip[n]!) >= 0) {
+          this.release(n);
+          continue;
+        }
         if (neigh.tries[n]! >= ARP_MAX_TRIES) {
           if (neigh.held[n] === 0) neigh.drop(n);
           continue;
         }
         this.solicit(n, now);
       } else if (st === N_REACHABLE && neigh.expires[n]! <= now && neigh.lastReq[n]! + ARP_RETRY_MS <= now) {
+        if (this.fromShared(neigh.ip[n]!) >= 0) continue; // the owner has it fresh
         if (neigh.tries[n]! >= ARP_MAX_TRIES) {
-          // No answer to the refresh: forget it; the next frame restarts resolution.
+          // No answer to the refresh: forget it (everywhere, if we own ARP); the next frame restarts resolution.
+          if (this.shared !== null && this.arpOwner) this.shared.publish(neigh.ip[n]!, null, 0);
           neigh.drop(n);
           continue;
         }
@@ -354,6 +409,7 @@ export class Link {
       this.holdLen[h] = len;
       this.holdUntil[h] = now + ARP_RETRY_MS * ARP_MAX_TRIES;
       this.neigh.held[n]!++;
+      this.heldFrames++;
       this.f64[C.frames_held]!++;
       return true;
     }
@@ -367,6 +423,7 @@ export class Link {
       if (this.holdNeigh[h] !== n || this.holdSending[h]) continue;
       const off = this.holdBase + h * this.slotSize + this.headroom;
       this.writeEth(off, n);
+      this.heldFrames--;
       if (this.txq.push(off, this.holdLen[h]!)) {
         this.holdSending[h] = 1;
         this.f64[C.frames_released]!++;

@@ -40,6 +40,9 @@ export interface WorkerInit {
   /** eventfd the control thread signals after posting a message. */
   wakeFd: number;
   stats: SharedArrayBuffer;
+  /** Number of workers (queues) and, with more than one, the shared ARP table (worker 0 writes it). */
+  workers: number;
+  neigh: SharedArrayBuffer | null;
   batch: number;
   maxConns: number;
   /** The current snapshot, applied before the first batch (also on restart). */

@@ -55,6 +55,7 @@ export const COUNTERS = [
   'frames_held',
   'frames_released',
   'snapshots_applied',
+  'wrong_worker', // a packet whose flow the steering program assigns to another worker (must stay 0)
   'templates_invalidated', // persistence templates whose real left the service (or was quiesced)
   'conns_reused', // SYNs that replaced a TIME_WAIT/CLOSE conn of the same tuple (conn_reuse_mode 1)
   'conns_nodest_expired', // conns expired because their real was removed (expire_nodest_conn)

@@ -5,7 +5,8 @@
  * Raw worker_threads rather than piscina: this is a long-lived loop pinned to one queue, not a task pool.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { WORKER_MAX_SLEEP_MS } from '../defaults.js';
+import { ARP_MAX_ENTRIES, WORKER_MAX_SLEEP_MS } from '../defaults.js';
+import { SharedNeighbors } from './shared-neigh.js';
 import { TapIO } from '../io/tap-io.js';
 import { Dataplane } from './dataplane.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
@@ -21,7 +22,10 @@ function main(): void {
   stats.active.fill(0);
   stats.inactive.fill(0);
   const io = new TapIO(init.fd, init.wakeFd);
-  const dp = new Dataplane({ io, stats, batch: init.batch, maxConns: init.maxConns });
+  const dp = new Dataplane({
+    io, stats, batch: init.batch, maxConns: init.maxConns, workerId: init.id, workers: init.workers,
+    sharedNeigh: init.neigh ? new SharedNeighbors(init.neigh, ARP_MAX_ENTRIES) : undefined,
+  });
   if (init.snapshot) {
     dp.applySnapshot(init.snapshot);
     post({ type: 'applied', id: init.id, version: init.snapshot.version });

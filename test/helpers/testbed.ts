@@ -100,10 +100,16 @@ export class Testbed {
     }
   }
 
+  /**
+   * Starts the daemon in the LAN namespace. One worker unless `extra` says otherwise: the suites that check
+   * IPVS's exact scheduling sequences (rr's 100/100 split) need one scheduler instance; the multi-worker suite
+   * passes --workers.
+   */
   async startDaemon(extra: string[] = []): Promise<void> {
+    const workers = extra.includes('--workers') ? [] : ['--workers', '1'];
     this.spawnIn(
       this.lan,
-      [process.execPath, join(ROOT, 'bin/tapvs.js'), 'run', '--tap', this.tap, '--addr', '198.18.0.1/24', '--addr', '198.18.1.1/24', '--socket', this.socket, ...extra],
+      [process.execPath, join(ROOT, 'bin/tapvs.js'), 'run', '--tap', this.tap, '--addr', '198.18.0.1/24', '--addr', '198.18.1.1/24', '--socket', this.socket, ...workers, ...extra],
       (s) => (this.daemonLog += s),
     );
     await waitFor('daemon socket', () => existsSync(this.socket), 15_000);

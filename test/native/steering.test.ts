@@ -86,6 +86,15 @@ describe.skipIf(skip !== null)(`steering on a multi-queue TAP${skip ? ` (skipped
     expect(got[1]!.length).toBeGreaterThan(20);
   });
 
+  it('loads for any address set: none, many, with FULLNAT local addresses', () => {
+    for (const [owned, lips] of [[[], []], [[OWNED], [OWNED + 1]], [Array.from({ length: 300 }, (_, k) => OWNED + k), []]] as number[][][]) {
+      const log = new Uint8Array(65536);
+      const fd = native.bpfLoadSocketFilter(buildSteeringProgram(owned!, lips), log);
+      expect(fd, new TextDecoder().decode(log.subarray(0, log.indexOf(0)))).toBeGreaterThanOrEqual(0);
+      native.closeFd(fd);
+    }
+  });
+
   it('reports the verifier\'s complaint for a bad program', () => {
     const bad = buildSteeringProgram([OWNED]).slice(0, 16); // no exit
     const log = new Uint8Array(4096);

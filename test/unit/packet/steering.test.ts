@@ -83,6 +83,13 @@ describe('steering program', () => {
     }
   });
 
+  it('sends replies to a FULLNAT local address to the worker owning the local port (port mod queues)', () => {
+    const LIP = 0xc6120105;
+    const prog = buildSteeringProgram([VIP, DIR], [LIP]);
+    for (const lport of [1025, 1026, 40001, 65535]) expect(run(prog, frame(0xc612010b, 80, LIP, lport))).toBe(lport);
+    expect(run(prog, frame(CIP, 5555, VIP, 80))).toBe(steerHash(CIP, 5555));
+  });
+
   it('sends ARP and other EtherTypes to queue 0, and spreads clients over the queues', () => {
     const prog = buildSteeringProgram([VIP]);
     expect(run(prog, frame(CIP, 1, VIP, 80, 0x0806))).toBe(0);
