@@ -3,10 +3,11 @@
 // ?bytes=N), and a UDP echo on --udp PORT prefixing replies with "NAME ". Plain JS: runs without a build.
 import http from 'node:http';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { name: { type: 'string' }, http: { type: 'string', default: '80' }, udp: { type: 'string', default: '53' } },
+  options: { name: { type: 'string' }, http: { type: 'string', default: '80' }, udp: { type: 'string', default: '53' }, echo: { type: 'string' } },
 });
 const name = values.name ?? 'real';
 
@@ -37,6 +38,9 @@ server.listen(Number(values.http), '0.0.0.0');
 const udp = dgram.createSocket('udp4');
 udp.on('message', (msg, rinfo) => udp.send(Buffer.concat([Buffer.from(`${name} `), msg]), rinfo.port, rinfo.address));
 udp.bind(Number(values.udp), '0.0.0.0');
+
+// Optional TCP echo (--echo PORT): long-lived connections for tests that need them.
+if (values.echo) net.createServer((c) => { c.on('error', () => {}); c.pipe(c); }).listen(Number(values.echo), '0.0.0.0');
 
 const stop = () => process.exit(0);
 process.on('SIGTERM', stop);

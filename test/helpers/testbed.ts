@@ -91,9 +91,9 @@ export class Testbed {
     return p;
   }
 
-  async startReals(): Promise<void> {
+  async startReals(extra: string[] = []): Promise<void> {
     for (const [ns, name] of [[this.r1, 'r1'], [this.r2, 'r2']] as const) {
-      this.spawnIn(ns, [process.execPath, join(ROOT, 'scripts/realserver.js'), '--name', name]);
+      this.spawnIn(ns, [process.execPath, join(ROOT, 'scripts/realserver.js'), '--name', name, ...extra]);
     }
     for (const ns of [this.r1, this.r2]) {
       await waitFor(`real server in ${ns}`, () => /:0050 /.test(nsExec(ns, ['cat', '/proc/net/tcp'])));
