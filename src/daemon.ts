@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ARP_MAX_ENTRIES, DEFAULT_BATCH, DEFAULT_MAX_CONNS } from './defaults.js';
-import { DEFAULT_MTU, type NetConfig, type Snapshot } from './config/snapshot.js';
+import { DEFAULT_MTU, type ConnPolicy, type NetConfig, type Snapshot } from './config/snapshot.js';
 import { Control } from './control/control.js';
 import { ControlServer } from './control/server.js';
 import { ThreadWorker } from './control/workers.js';
@@ -26,6 +26,8 @@ export interface DaemonOptions {
   maxConns?: number;
   batch?: number;
   verifyL4?: boolean;
+  /** IPVS expire_nodest_conn / expire_quiescent_template behaviours (default off, as IPVS). */
+  policy?: Partial<ConnPolicy>;
   /** MTU of the TAP segment (default DEFAULT_MTU); TUN's tunnel MTU is this − 20. */
   mtu?: number;
 }
@@ -69,6 +71,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   const control = new Control(net);
+  Object.assign(control.table.policy, o.policy ?? {});
+  await control.publish();
   // Several queues: the kernel steers each frame with our eBPF program (src/io/steering.ts), regenerated when
   // the set of owned addresses changes; ARP results are shared, written by worker 0 (which gets every ARP).
   const neigh = o.workers > 1 ? new SharedArrayBuffer(SharedNeighbors.bytes(ARP_MAX_ENTRIES)) : null;

@@ -58,6 +58,8 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'control socket path (env TAPVS_SOCKET; default /run/tapvs/tapvs.sock)')
     .option('--max-conns <n>', 'connection table size per worker', posInt(1 << 26), 1 << 20)
     .option('--batch <n>', 'frames per rx/tx batch', posInt(1024), 64)
+    .option('--expire-nodest-conn', 'a packet of a connection whose real was removed expires it (a SYN then starts a new one), as net.ipv4.vs.expire_nodest_conn=1; default: such packets are dropped until the connection times out')
+    .option('--expire-quiescent-template', 'persistence templates whose real has weight 0 are not reused (net.ipv4.vs.expire_quiescent_template=1)')
     .option('--no-verify-checksums', 'do not verify TCP/UDP checksums of received segments')
     .option('--mtu <bytes>', `MTU of the TAP segment; TUN (-i) packets carry 20 more bytes, so the tunnel MTU is this - 20`, intIn(MIN_MTU, MAX_MTU), DEFAULT_MTU)
     .addHelpText(
@@ -79,6 +81,7 @@ fragments (the real reassembles).`,
       if (opts.mac !== undefined && !parseMac(opts.mac)) throw new InvalidArgumentError(`--mac: expected aa:bb:cc:dd:ee:ff`);
       const daemon = await startDaemon({
         tap: opts.tap, workers: opts.workers, addrs: opts.addr, gateway: opts.gateway ?? 0, mac: opts.mac,
+        policy: { expireNodestConn: opts.expireNodestConn === true, expireQuiescentTemplate: opts.expireQuiescentTemplate === true },
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
         mtu: opts.mtu,
       });
