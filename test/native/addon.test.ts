@@ -20,6 +20,7 @@ import {
   WAIT_WOKEN,
 } from '../../src/io/native.js';
 import { TapIO, wakeWorker } from '../../src/io/tap-io.js';
+import { prng as rng } from '../helpers/prng.js';
 
 const EBADF = 9;
 const EBUSY = 16;
@@ -50,17 +51,6 @@ function thrown(fn: () => unknown): string {
   return 'no throw';
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Naive RFC 1071 reference: big-endian words, odd byte padded, end-around carry fold, not complemented. */
 function refSum(u8: Uint8Array, off: number, len: number, initial: number): number {

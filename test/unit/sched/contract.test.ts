@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { getScheduler, parseSchedFlags, SCHEDULER_ALIASES, SCHEDULERS, schedulerNames } from '../../../src/sched/registry.js';
 import { NO_REAL, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3, type Scheduler } from '../../../src/sched/scheduler.js';
 import { SchedHarness, type RealSpec } from '../../helpers/sched-harness.js';
+import { prng } from '../../helpers/prng.js';
 
 interface Expectations {
   /** pick never returns a weight-0 real. */
@@ -32,17 +33,6 @@ const EXPECTATIONS: Readonly<Record<string, Partial<Expectations>>> = {
   lblc: { skipsOverloaded: false },
 };
 
-/** Deterministic PRNG (mulberry32) so every run sees the same services. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomReals(n: number, rnd: () => number): RealSpec[] {
   return Array.from({ length: n }, (_, i) => ({

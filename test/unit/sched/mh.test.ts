@@ -6,22 +6,12 @@ import { getScheduler, parseSchedFlags } from '../../../src/sched/registry.js';
 import { NO_REAL, SCHED_FLAG_1, SCHED_FLAG_2, type SchedService, type TableReal } from '../../../src/sched/scheduler.js';
 import { maglevOracleTable, mhOracleHash, mhOracleLookup, murmur3 } from '../../helpers/oracles.js';
 import { assertReplayMatches, SchedHarness, type RealSpec } from '../../helpers/sched-harness.js';
+import { prng } from '../../helpers/prng.js';
 
 const tableReal = (addr: number, weight = 1, port = 80): TableReal => ({ addr, port, weight, lastWeight: weight });
 const reals = (...weights: number[]): RealSpec[] => weights.map((weight, i) => ({ addr: `10.0.0.${i + 1}`, weight }));
 const bytes = (s: string): number[] => Array.from(new TextEncoder().encode(s));
 
-/** mulberry32, for reproducible random flows. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Slot counts per real index of a table. */
 function slotCounts(table: Int32Array, n: number): number[] {
