@@ -6,27 +6,10 @@
  * OVERLOAD flag flips (`countsChanged`) or weights change (a new snapshot, `init`), so it sits in a LeastTree
  * keyed by 1/weight and pick is O(1).
  */
-import { LeastTree, NEVER } from './least-tree.js';
-import { RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
+import { LeastTree, NEVER, leastTreeScheduler } from './least-tree.js';
+import { RF_OVERLOAD, type SchedService } from './scheduler.js';
 
-export const fo: Scheduler<LeastTree> = {
-  name: 'fo',
-
-  init(svc: SchedService): LeastTree {
-    const t = new LeastTree(svc.n);
-    for (let i = 0; i < svc.n; i++) _key(svc, t, i, false);
-    t.build();
-    return t;
-  },
-
-  pick(_svc: SchedService, t: LeastTree): number {
-    return t.winner();
-  },
-
-  countsChanged(svc: SchedService, t: LeastTree, i: number): void {
-    _key(svc, t, i, true);
-  },
-};
+export const fo = leastTreeScheduler('fo', _key);
 
 function _key(svc: SchedService, t: LeastTree, i: number, fix: boolean): void {
   const w = svc.weight[i];

@@ -5,27 +5,10 @@
  * ignored; the earliest real in list order wins ties (strict `<` in the kernel). O(1) pick from a LeastTree kept
  * current by `countsChanged` (see least-tree.ts).
  */
-import { LeastTree, NEVER } from './least-tree.js';
-import { RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
+import { LeastTree, NEVER, leastTreeScheduler } from './least-tree.js';
+import { RF_OVERLOAD, type SchedService } from './scheduler.js';
 
-export const lc: Scheduler<LeastTree> = {
-  name: 'lc',
-
-  init(svc: SchedService): LeastTree {
-    const t = new LeastTree(svc.n);
-    for (let i = 0; i < svc.n; i++) _key(svc, t, i, false);
-    t.build();
-    return t;
-  },
-
-  pick(_svc: SchedService, t: LeastTree): number {
-    return t.winner();
-  },
-
-  countsChanged(svc: SchedService, t: LeastTree, i: number): void {
-    _key(svc, t, i, true);
-  },
-};
+export const lc = leastTreeScheduler('lc', _key);
 
 function _key(svc: SchedService, t: LeastTree, i: number, fix: boolean): void {
   const s = svc.slot[i];

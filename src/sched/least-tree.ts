@@ -18,7 +18,7 @@
  * The tree is complete with P = 2^k >= n leaves; leaves n..P-1 are padding with NEVER. Node 1 is the root, node
  * v has children 2v and 2v+1, leaf i is node P+i.
  */
-import { NO_REAL } from './scheduler.js';
+import { NO_REAL, type SchedService, type Scheduler } from './scheduler.js';
 
 /** Key numerator of a real that must never be picked. */
 export const NEVER = Infinity;
@@ -96,4 +96,30 @@ export class LeastTree {
   winner(): number {
     return this.num[1] === NEVER ? NO_REAL : this.win[1];
   }
+}
+
+/** Sets real i's key in `t`: `fix` after a change (O(log n) update), else while building (setKey). */
+export type TreeKey = (svc: SchedService, t: LeastTree, i: number, fix: boolean) => void;
+
+/**
+ * A scheduler whose pick is the winner of a LeastTree over the reals: the shape lc, wlc, sed, nq, fo and ovf
+ * share. They differ only in the key (the ratio each minimises, NEVER for reals it must not pick), so each file
+ * is its key plus this.
+ */
+export function leastTreeScheduler(name: string, key: TreeKey): Scheduler<LeastTree> {
+  return {
+    name,
+    init(svc: SchedService): LeastTree {
+      const t = new LeastTree(svc.n);
+      for (let i = 0; i < svc.n; i++) key(svc, t, i, false);
+      t.build();
+      return t;
+    },
+    pick(_svc: SchedService, t: LeastTree): number {
+      return t.winner();
+    },
+    countsChanged(svc: SchedService, t: LeastTree, i: number): void {
+      key(svc, t, i, true);
+    },
+  };
 }

@@ -5,27 +5,10 @@
  * otherwise sed's rule: minimise (active + 1)/weight, earliest on ties. In the LeastTree's ratio keys that is:
  * idle reals (ratio 0, so the earliest idle one wins) before busy ones (sed's ratio, always > 0).
  */
-import { LeastTree, NEVER } from './least-tree.js';
-import { RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
+import { LeastTree, NEVER, leastTreeScheduler } from './least-tree.js';
+import { RF_OVERLOAD, type SchedService } from './scheduler.js';
 
-export const nq: Scheduler<LeastTree> = {
-  name: 'nq',
-
-  init(svc: SchedService): LeastTree {
-    const t = new LeastTree(svc.n);
-    for (let i = 0; i < svc.n; i++) _key(svc, t, i, false);
-    t.build();
-    return t;
-  },
-
-  pick(_svc: SchedService, t: LeastTree): number {
-    return t.winner();
-  },
-
-  countsChanged(svc: SchedService, t: LeastTree, i: number): void {
-    _key(svc, t, i, true);
-  },
-};
+export const nq = leastTreeScheduler('nq', _key);
 
 function _key(svc: SchedService, t: LeastTree, i: number, fix: boolean): void {
   const w = svc.weight[i];

@@ -6,27 +6,10 @@
  * than its weight, nothing is picked. Only active conns count (inactive ones, e.g. UDP, never fill a real).
  * O(1) pick from a LeastTree keyed by 1/weight, candidates only, kept current by `countsChanged`.
  */
-import { LeastTree, NEVER } from './least-tree.js';
-import { RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
+import { LeastTree, NEVER, leastTreeScheduler } from './least-tree.js';
+import { RF_OVERLOAD, type SchedService } from './scheduler.js';
 
-export const ovf: Scheduler<LeastTree> = {
-  name: 'ovf',
-
-  init(svc: SchedService): LeastTree {
-    const t = new LeastTree(svc.n);
-    for (let i = 0; i < svc.n; i++) _key(svc, t, i, false);
-    t.build();
-    return t;
-  },
-
-  pick(_svc: SchedService, t: LeastTree): number {
-    return t.winner();
-  },
-
-  countsChanged(svc: SchedService, t: LeastTree, i: number): void {
-    _key(svc, t, i, true);
-  },
-};
+export const ovf = leastTreeScheduler('ovf', _key);
 
 function _key(svc: SchedService, t: LeastTree, i: number, fix: boolean): void {
   const w = svc.weight[i];

@@ -6,27 +6,10 @@
  * reals never win. The kernel scans every real per pick; we keep the same answer in a LeastTree (least-tree.ts)
  * that `countsChanged` updates, so pick is O(1).
  */
-import { LeastTree, NEVER } from './least-tree.js';
-import { RF_OVERLOAD, type SchedService, type Scheduler } from './scheduler.js';
+import { LeastTree, NEVER, leastTreeScheduler } from './least-tree.js';
+import { RF_OVERLOAD, type SchedService } from './scheduler.js';
 
-export const wlc: Scheduler<LeastTree> = {
-  name: 'wlc',
-
-  init(svc: SchedService): LeastTree {
-    const t = new LeastTree(svc.n);
-    for (let i = 0; i < svc.n; i++) wlcKey(svc, t, i, false);
-    t.build();
-    return t;
-  },
-
-  pick(_svc: SchedService, t: LeastTree): number {
-    return t.winner();
-  },
-
-  countsChanged(svc: SchedService, t: LeastTree, i: number): void {
-    wlcKey(svc, t, i, true);
-  },
-};
+export const wlc = leastTreeScheduler('wlc', wlcKey);
 
 /** Real i's wlc key: overhead/weight, or CLS_NONE for weight 0 / OVERLOAD. Shared with lblc and lblcr. */
 export function wlcKey(svc: SchedService, t: LeastTree, i: number, fix: boolean): void {
