@@ -80,9 +80,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     let steeredFor = '';
     const steer = (snap: Snapshot) => {
       const owned = [...new Set([...snap.net.addrs.map((a) => a.addr), ...snap.services.map((s) => s.vaddr)])].sort((a, b) => a - b);
-      const key = owned.join(',');
+      // FULLNAT local addresses: replies to LIP:lport go to the worker owning lport (laddr-pool.ts).
+      const lips = [...new Set(snap.services.flatMap((s) => s.laddrs))].sort((a, b) => a - b);
+      const key = `${owned.join(',')}/${lips.join(',')}`;
       if (key === steeredFor) return;
-      const err = attachSteering(native, fds[0]!, owned);
+      const err = attachSteering(native, fds[0]!, owned, lips);
       if (err) throw new LbError('EIO', `cannot steer TAP ${o.tap} queues: ${err}`);
       steeredFor = key;
     };

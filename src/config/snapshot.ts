@@ -34,7 +34,15 @@ export interface SnapshotService {
   reals: SnapshotReal[];
   /** Table from Scheduler.buildTable, or null. */
   table: Int32Array | null;
+  /** FULLNAT local addresses (LIPs), unsigned 32-bit numbers, in the order they were added. */
+  laddrs: number[];
+  /** Client-IP delivery for FULLNAT conns: CLIENT_IP_CODES value (0 none, 1 TOA, 2 PROXY v1, 3 PROXY v2). */
+  clientIp: number;
 }
+
+/** Client-IP delivery modes of a FULLNAT service, as their snapshot codes. */
+export const CLIENT_IP_CODES = { none: 0, toa: 1, 'proxy-v1': 2, 'proxy-v2': 3 } as const;
+export type ClientIpMode = keyof typeof CLIENT_IP_CODES;
 
 /** The director's L2/L3 identity on its TAP segment. */
 export interface NetConfig {
@@ -51,6 +59,12 @@ export interface NetConfig {
    * The TUN method's tunnel MTU is this minus the 20-byte outer header.
    */
   mtu?: number;
+  /**
+   * FULLNAT local port range (inclusive), DEFAULT_LPORT_MIN..DEFAULT_LPORT_MAX when absent. Worker w of W uses
+   * the ports p with p % W === w in it.
+   */
+  lportMin?: number;
+  lportMax?: number;
 }
 
 /** Default segment MTU (`tapvs run --mtu`). */
@@ -86,6 +100,11 @@ export function checkSnapshot(s: Snapshot, maxServices: number, maxReals: number
   const keys = new Set<string>();
   const mtu = s.net.mtu;
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU)) return `net.mtu ${mtu} out of range`;
+  const lmin = s.net.lportMin ?? 1025;
+  const lmax = s.net.lportMax ?? 65535;
+  if (!Number.isInteger(lmin) || !Number.isInteger(lmax) || lmin < 1 || lmax > 65535 || lmin > lmax) {
+    return `net local port range ${lmin}..${lmax} invalid`;
+  }
   for (const svc of s.services) {
     if (!Number.isInteger(svc.slot) || svc.slot < 0 || svc.slot >= maxServices) return `service slot ${svc.slot} out of range`;
     if (svcSlots.has(svc.slot)) return `service slot ${svc.slot} used twice`;
@@ -100,6 +119,9 @@ export function checkSnapshot(s: Snapshot, maxServices: number, maxReals: number
       realSlots.add(r.slot);
       if (r.weight < 0 || r.weight > 65535) return `real ${r.slot}: weight ${r.weight}`;
     }
+    if (!Number.isInteger(svc.clientIp) || svc.clientIp < 0 || svc.clientIp > 3) return `service ${key}: clientIp ${svc.clientIp}`;
+    if (svc.laddrs.some((a) => !Number.isInteger(a) || a <= 0 || a > 0xffffffff)) return `service ${key}: bad local address`;
+    if (svc.reals.some((r) => r.fwd === 3) && svc.laddrs.length === 0) return `service ${key}: FULLNAT reals without a local address`;
     if (svc.table) {
       for (let i = 0; i < svc.table.length; i++) {
         const v = svc.table[i]!;

@@ -10,6 +10,7 @@
  */
 import type { FwdMethod, ProtoName, ServiceKey } from '../types.js';
 import type { LbErrorCode } from '../errors.js';
+import type { ClientIpMode } from '../config/snapshot.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -23,6 +24,12 @@ export interface ServiceSpec extends ServiceKey {
   persistent?: number;
   /** Persistence netmask (-M), dotted quad. */
   netmask?: string;
+  /** FULLNAT local addresses: the whole list (replaces it), or additions/removals (tapvsadm -P / -Q). */
+  laddrs?: string[];
+  addLaddrs?: string[];
+  delLaddrs?: string[];
+  /** How FULLNAT conns deliver the client address: none (default), toa, proxy-v1, proxy-v2 (UDP: v2 only). */
+  clientIp?: ClientIpMode;
 }
 
 /** A real server as given by a user (add/edit). */
@@ -99,6 +106,10 @@ export interface ServiceInfo {
   stats: StatsInfo;
   /** Sorted by (address, port) as ipvsadm displays them. */
   reals: RealInfo[];
+  /** FULLNAT local addresses, in the order added. */
+  laddrs?: string[];
+  /** FULLNAT client-address delivery. */
+  clientIp?: ClientIpMode;
 }
 
 export interface ListResult {

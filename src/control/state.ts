@@ -10,13 +10,14 @@
  */
 import { DEFAULT_SCHEDULER, DEFAULT_TIMEOUTS, DEFAULT_WEIGHT, MAX_REALS, MAX_SERVICES, MAX_WEIGHT } from '../defaults.js';
 import type { ConnPolicy, NetConfig, Snapshot, SnapshotReal, SnapshotService } from '../config/snapshot.js';
+import { CLIENT_IP_CODES, type ClientIpMode } from '../config/snapshot.js';
 import {
   LbError, destExists, invalid, noSuchDest, noSuchService, serviceExists, serviceNotDefined, unknownScheduler,
 } from '../errors.js';
 import { fwdImplemented } from '../forward/index.js';
 import { getScheduler, parseSchedFlags } from '../sched/registry.js';
 import { FWD_CODES, protoFromName, type FwdMethod, type ProtoName, type ServiceKey } from '../types.js';
-import { formatIPv4, parseIPv4 } from '../util/addr.js';
+import { formatIPv4, parseIPv4, prefixMask } from '../util/addr.js';
 import type { RealSpec, ServiceSpec } from './protocol.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
 
@@ -43,6 +44,10 @@ export interface ServiceState {
   netmask: number;
   /** IPVS list order: newest first. */
   reals: RealState[];
+  /** FULLNAT local addresses, in the order added. */
+  laddrs: number[];
+  /** How FULLNAT conns deliver the client address to the real. */
+  clientIp: ClientIpMode;
 }
 
 /** Largest timeout accepted (seconds), so that it stays a 32-bit number of milliseconds. */
@@ -94,6 +99,11 @@ export class ServiceTable {
   version = 0;
   /** IPVS behaviour switches (sysctl-like), set by the daemon's options. */
   policy: ConnPolicy = { expireNodestConn: false, expireQuiescentTemplate: false };
+  /**
+   * The director's addresses and prefixes, for checking local addresses. Recorded by snapshot(): the control
+   * thread compiles the first snapshot when it starts, before any request.
+   */
+  private net: NetConfig | null = null;
 
   constructor(private readonly realSlotInUse: (slot: number) => boolean = () => false) {
     this.timeouts = new Array<number>(UDP_STATE + 1).fill(0);
@@ -179,6 +189,7 @@ export class ServiceTable {
 
   /** Compiles the current state into the next snapshot version. */
   snapshot(net: NetConfig): Snapshot {
+    this.net = net;
     this.version++;
     const services: SnapshotService[] = this.list().map((s) => {
       const reals: SnapshotReal[] = s.reals.map((r) => ({
@@ -192,6 +203,7 @@ export class ServiceTable {
       return {
         slot: s.slot, proto: protoFromName(s.proto), vaddr: s.addr, vport: s.port, scheduler: s.scheduler,
         schedFlags: s.schedFlags, persistent: s.persistent, netmask: s.netmask, reals, table,
+        laddrs: [...s.laddrs], clientIp: CLIENT_IP_CODES[s.clientIp],
       };
     });
     return { version: this.version, net, services, timeoutsMs: this.timeouts.map((t) => t * 1000), policy: this.policy };
@@ -242,10 +254,54 @@ export class ServiceTable {
     }
     if (port === 0 && persistent === 0) throw invalid('Zero port specified for non-persistent service');
     if (port === 0) throw invalid('port-zero (any port) services are not supported by this tapvs version yet');
+    const clientIp = spec.clientIp ?? cur?.clientIp ?? 'none';
+    if (!(clientIp in CLIENT_IP_CODES)) throw invalid('service.clientIp must be one of none, toa, proxy-v1, proxy-v2');
+    if (spec.proto === 'udp' && (clientIp === 'toa' || clientIp === 'proxy-v1')) {
+      throw invalid(`${clientIp === 'toa' ? 'TOA' : 'PROXY protocol v1'} is for TCP services only; a UDP service takes proxy-v2`);
+    }
+    const laddrs = this.validateLaddrs(spec, cur, addr);
     return {
       proto: spec.proto as ProtoName, addr, port, scheduler: sched.name, schedFlagNames: flagNames, schedFlags: flags,
-      persistent, netmask,
+      persistent, netmask, clientIp, laddrs,
     };
+  }
+
+  /**
+   * The service's local addresses after `laddrs` (the whole list), `addLaddrs` and `delLaddrs`: each a unicast
+   * address on a connected prefix of the director (the reals answer it there), not a VIP, at most once.
+   */
+  private validateLaddrs(spec: ServiceSpec, cur: ServiceState | undefined, vip: number): number[] {
+    const strings = (v: unknown, name: string): string[] => {
+      if (v === undefined) return [];
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`service.${name} must be an array of IPv4 addresses`);
+      return v as string[];
+    };
+    let list = spec.laddrs === undefined ? [...(cur?.laddrs ?? [])] : [];
+    const fresh = spec.laddrs === undefined ? strings(spec.addLaddrs, 'addLaddrs') : strings(spec.laddrs, 'laddrs');
+    for (const s of fresh) {
+      const a = checkAddr(s, 'local address');
+      if (list.includes(a)) throw invalid(`local address ${formatIPv4(a)} already exists on this service`);
+      const net = this.net;
+      if (net && !net.addrs.some((n) => ((a ^ n.addr) & prefixMask(n.prefix)) === 0)) {
+        throw invalid(`local address ${formatIPv4(a)} is not on a connected prefix of the director (--addr); the real servers must reach it directly`);
+      }
+      if (a === vip || [...this.services.values()].some((x) => x.addr === a)) {
+        throw invalid(`local address ${formatIPv4(a)} is a virtual service address`);
+      }
+      list.push(a);
+    }
+    for (const s of strings(spec.delLaddrs, 'delLaddrs')) {
+      const a = checkAddr(s, 'local address');
+      if (!list.includes(a)) throw invalid(`No such local address ${formatIPv4(a)} on this service`);
+      list = list.filter((x) => x !== a);
+    }
+    if (list.length === 0 && cur?.reals.some((r) => r.method === 'fullnat')) {
+      throw invalid('the service has FULLNAT real servers: it keeps at least one local address (delete those reals first)');
+    }
+    for (const other of this.services.values()) {
+      if (other !== cur && other.laddrs.includes(vip)) throw invalid(`${formatIPv4(vip)} is a FULLNAT local address, not usable as a virtual service address`);
+    }
+    return list;
   }
 
   private validateReal(svc: ServiceState, spec: RealSpec, cur: RealState | undefined) {
@@ -255,6 +311,11 @@ export class ServiceTable {
     if (!(method in FWD_CODES)) throw invalid('real.method must be one of dr, nat, tun, fullnat');
     if (!fwdImplemented(FWD_CODES[method])) {
       throw invalid(`forwarding method ${method} is not supported by this tapvs version yet (use -m, NAT)`);
+    }
+    if (method === 'fullnat' && svc.laddrs.length === 0) {
+      throw invalid(
+        `FULLNAT real servers need a local address on the service first: tapvsadm -P -${svc.proto === 'tcp' ? 't' : 'u'} ${formatIPv4(svc.addr)}:${svc.port} -z LIP`,
+      );
     }
     let port = spec.rport === undefined ? (cur?.port ?? svc.port) : checkInt(spec.rport, 'real.rport', 0, 65535);
     if (method === 'dr' || method === 'tun') port = svc.port;

@@ -8,6 +8,7 @@ import type { Link } from '../worker/link.js';
 import type { Pkt } from '../packet/parse.js';
 import { FwdCode } from '../types.js';
 import { dr } from './dr.js';
+import { fullnat } from './fullnat.js';
 import { nat } from './nat.js';
 import { tun } from './tun.js';
 
@@ -18,6 +19,9 @@ export interface FwdContext {
   readonly conns: ConnTable;
   readonly link: Link;
   readonly f64: Float64Array;
+  /** Ring geometry: a frame may grow up to slotSize − headroom bytes in place. */
+  readonly slotSize: number;
+  readonly headroom: number;
 }
 
 export interface Forwarder {
@@ -32,6 +36,7 @@ export const FORWARDERS: (Forwarder | undefined)[] = [];
 FORWARDERS[FwdCode.DR] = dr;
 FORWARDERS[FwdCode.NAT] = nat;
 FORWARDERS[FwdCode.TUN] = tun;
+FORWARDERS[FwdCode.FULLNAT] = fullnat;
 
 /** Methods the dataplane implements (control validation uses it). */
 export function fwdImplemented(code: FwdCode): boolean {

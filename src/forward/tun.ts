@@ -11,10 +11,8 @@
  * counter, full header checksum. Link.output then writes the MAC addresses; we write the EtherType.
  *
  * MTU: the tunnel MTU is the segment MTU (`--mtu`) − 20. A longer inner packet with DF is dropped
- * (`tun_too_big`) and the client gets ICMP type 3 code 4 with the tunnel MTU (RFC 792/1191): from the VIP it
- * talked to, quoting the inner IP header as the director received it plus 8 bytes (ports and TCP sequence,
- * enough for the client's stack to find the flow), rate limited (Link.icmpAllowed), never in answer to an ICMP
- * error nor to a source that is not a single remote host (RFC 1122 3.2.2).
+ * (`tun_too_big`) and the client gets ICMP type 3 code 4 with the tunnel MTU (RFC 792/1191), built by
+ * icmp-send.ts: from the VIP it talked to, quoting the inner IP header as received plus 8 bytes, rate limited.
  *
  * Without DF the packet is sent as outer IPv4 fragments, as IPVS does (outer DF = inner DF, and the stack
  * fragments the outer packet when DF is clear). Dropping was the alternative; it is worse: a sender that did
@@ -25,21 +23,14 @@
  */
 import { csumPartial } from '../packet/checksum.js';
 import {
-  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_HLEN, ICMP_SOURCE_QUENCH,
-  ICMP_TIME_EXCEEDED, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_HLEN, IP_TOS, IP_TTL, PROTO_ICMP, PROTO_IPIP,
+  ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_HLEN,
+  IP_TOS, IP_TTL, PROTO_IPIP,
 } from '../packet/offsets.js';
 import type { Pkt } from '../packet/parse.js';
 import { C, D } from '../worker/stats.js';
 import { decrementTtl, dr } from './dr.js';
+import { sendIcmpError } from './icmp-send.js';
 import type { Forwarder, FwdContext } from './index.js';
-
-/** Bytes of the offending packet an ICMP error quotes: its IP header (always 20 here) + 8 bytes (RFC 792). */
-const QUOTE_L4 = 8;
-const ICMP_REDIRECT = 5;
-const ICMP_PARAMETERPROB = 12;
-/** Internetwork-control precedence for ICMP errors (RFC 1812 4.3.2.5; Linux's icmp_send does the same). */
-const ICMP_ERROR_TOS = 0xc0;
-const ICMP_TTL = 64;
 
 /** The outer TOS byte for an inner TOS byte: DSCP copied, ECN per INET_ECN_encapsulate (CE → ECT(0)). */
 export function outerTos(inner: number): number {
@@ -65,57 +56,13 @@ function writeOuter(
   dv.setUint16(o + 10, ~csumPartial(u8, o, IP_HLEN, 0) & 0xffff);
 }
 
-function isIcmpError(type: number): boolean {
-  return type === ICMP_DEST_UNREACH || type === ICMP_SOURCE_QUENCH || type === ICMP_REDIRECT ||
-    type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETERPROB;
-}
-
 /**
  * Sends the client ICMP "fragmentation needed" (type 3 code 4) with next-hop MTU `mtu` about the packet in
  * `pk`, which must still be as received (call before rewriting it). Never fails the caller: a message that is
  * not sent (rate limit, no free slot, or one that must not be sent) counts `icmp_errors_suppressed`.
  */
 export function sendFragNeeded(ctx: FwdContext, pk: Pkt, mtu: number): void {
-  const u8 = ctx.u8;
-  const dv = ctx.dv;
-  const link = ctx.link;
-  const f64 = ctx.f64;
-  const client = pk.saddr;
-  const top = client >>> 24;
-  if ((pk.proto === PROTO_ICMP && isIcmpError(u8[pk.l4]!)) || client === 0 || top === 127 || top >= 224 ||
-      link.owns(client) || !link.icmpAllowed()) {
-    f64[C.icmp_errors_suppressed]!++;
-    return;
-  }
-  const b = link.scratch();
-  if (b < 0) {
-    f64[C.icmp_errors_suppressed]!++;
-    return;
-  }
-  const quote = pk.l4 - pk.l3 + QUOTE_L4;
-  const ip = b + ETH_HLEN;
-  const ic = ip + IP_HLEN;
-  const ipLen = IP_HLEN + ICMP_HLEN + quote;
-  dv.setUint16(b + ETH_TYPE, ETHERTYPE_IPV4);
-  u8[ip] = 0x45;
-  u8[ip + 1] = ICMP_ERROR_TOS;
-  dv.setUint16(ip + 2, ipLen);
-  dv.setUint16(ip + 4, link.nextIpId());
-  dv.setUint16(ip + 6, 0);
-  u8[ip + 8] = ICMP_TTL;
-  u8[ip + 9] = PROTO_ICMP;
-  dv.setUint16(ip + 10, 0);
-  dv.setInt32(ip + 12, pk.daddr); // the VIP the client talked to
-  dv.setInt32(ip + 16, client);
-  dv.setUint16(ip + 10, ~csumPartial(u8, ip, IP_HLEN, 0) & 0xffff);
-  u8[ic] = ICMP_DEST_UNREACH;
-  u8[ic + 1] = ICMP_FRAG_NEEDED;
-  dv.setUint16(ic + 2, 0);
-  dv.setUint16(ic + 4, 0); // unused
-  dv.setUint16(ic + 6, mtu); // next-hop MTU (RFC 1191)
-  u8.copyWithin(ic + ICMP_HLEN, pk.l3, pk.l3 + quote);
-  dv.setUint16(ic + 2, ~csumPartial(u8, ic, ICMP_HLEN + quote, 0) & 0xffff);
-  if (link.output(b, ETH_HLEN + ipLen, client)) f64[C.icmp_frag_needed_sent]!++;
+  if (sendIcmpError(ctx, pk, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)) ctx.f64[C.icmp_frag_needed_sent]!++;
 }
 
 /**

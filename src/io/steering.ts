@@ -10,6 +10,9 @@
  *     the client — the same (client address, client port) as the request direction;
  *   - a packet to a FULLNAT local address (LIP) goes to queue (destination port mod queues): worker w owns the
  *     local ports p with p % workers === w, so replies to LIP:lport reach the worker that chose lport;
+ *   - an ICMP error (destination unreachable, source quench, time exceeded) is steered by the packet it quotes,
+ *     to the worker that owns that conn: a quote from a LIP by its local port, a quote from an owned address
+ *     (a reply the director sent) by its destination, any other quote (a NAT packet to a real) by its source;
  *   - everything else (ARP, IPv6, ...) goes to queue 0.
  * queue = steerHash(key) mod queues, which the kernel computes from the program's return value; workers compute
  * the same function (`steerOwner`) to count any packet that reaches the wrong worker.
@@ -22,6 +25,7 @@ const OP = {
   MOV64_X: 0xbf, // r_dst = r_src
   LDABS_W: 0x20, // r0 = ntohl(*(u32 *)(skb->data + imm))
   LDABS_H: 0x28, // r0 = ntohs(*(u16 *)(skb->data + imm))
+  LDABS_B: 0x30, // r0 = *(u8 *)(skb->data + imm)
   JEQ32_K: 0x16, // if (w_dst == imm) goto +off
   JNE32_K: 0x56, // if (w_dst != imm) goto +off
   JA: 0x05, // goto +off
@@ -71,11 +75,37 @@ export function buildSteeringProgram(owned: readonly number[], lips: readonly nu
   i(OP.MOV64_X, 6, 1); // LD_ABS needs the skb in r6
   i(OP.LDABS_H, 0, 0, 0, 12); // EtherType
   i(OP.JNE32_K, 0, 0, 0, 0x0800, 'other');
-  i(OP.LDABS_W, 0, 0, 0, 30); // destination address
-  i(OP.MOV32_X, 7, 0);
-  // The kernel verifier refuses unreachable instructions, so each block is emitted only when something jumps to it.
+  // The kernel verifier refuses unreachable instructions, so each block is emitted only when something jumps to it;
+  // every jump goes forward.
   const lipSet = [...new Set(lips.map((x) => x | 0))];
   const ownedSet = [...new Set(owned.map((x) => x | 0))];
+  // ICMP errors: the quoted packet (IP header at 42: source 54, destination 58, ports 62 and 64) names the conn.
+  i(OP.LDABS_B, 0, 0, 0, 23); // IP protocol
+  i(OP.JNE32_K, 0, 0, 0, 1, 'ip');
+  i(OP.LDABS_B, 0, 0, 0, 34); // ICMP type
+  i(OP.JEQ32_K, 0, 0, 0, 3, 'icmp_err');
+  i(OP.JEQ32_K, 0, 0, 0, 4, 'icmp_err');
+  i(OP.JEQ32_K, 0, 0, 0, 11, 'icmp_err');
+  i(OP.JA, 0, 0, 0, 0, 'ip');
+  label('icmp_err');
+  i(OP.LDABS_W, 0, 0, 0, 54); // quoted source address
+  i(OP.MOV32_X, 7, 0);
+  for (const a of lipSet) i(OP.JEQ32_K, 7, 0, 0, a, 'icmp_lport');
+  for (const a of ownedSet) i(OP.JEQ32_K, 7, 0, 0, a, 'icmp_dst');
+  i(OP.LDABS_H, 0, 0, 0, 62); // quoted source port: the client of a NAT conn
+  i(OP.MOV32_X, 8, 0);
+  i(OP.JA, 0, 0, 0, 0, 'hash');
+  if (ownedSet.length > 0) {
+    label('icmp_dst'); // a reply we sent: its destination is the client
+    i(OP.LDABS_W, 0, 0, 0, 58);
+    i(OP.MOV32_X, 7, 0);
+    i(OP.LDABS_H, 0, 0, 0, 64);
+    i(OP.MOV32_X, 8, 0);
+    i(OP.JA, 0, 0, 0, 0, 'hash');
+  }
+  label('ip');
+  i(OP.LDABS_W, 0, 0, 0, 30); // destination address
+  i(OP.MOV32_X, 7, 0);
   for (const a of lipSet) i(OP.JEQ32_K, 7, 0, 0, a, 'by_lport');
   for (const a of ownedSet) i(OP.JEQ32_K, 7, 0, 0, a, 'by_src');
   i(OP.LDABS_H, 0, 0, 0, 36); // destination port
@@ -99,6 +129,11 @@ export function buildSteeringProgram(owned: readonly number[], lips: readonly nu
   if (lipSet.length > 0) {
     label('by_lport');
     i(OP.LDABS_H, 0, 0, 0, 36); // local port: the kernel takes it modulo the queue count
+    i(OP.EXIT);
+  }
+  if (lipSet.length > 0) {
+    label('icmp_lport');
+    i(OP.LDABS_H, 0, 0, 0, 62); // quoted local port
     i(OP.EXIT);
   }
   label('other');

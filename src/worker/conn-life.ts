@@ -13,12 +13,15 @@
  * moves the conn between the real's active and inactive counts, which feed lc/wlc (`countsChanged`).
  * Expiry (`onExpire`) undoes the counts and applies the OVERLOAD clear rule. Connection reuse (conn_reuse_mode
  * 1): a SYN that hits an uncontrolled conn in TIME_WAIT or CLOSE expires it and is scheduled afresh.
+ * FULLNAT conns also get a local address and port (laddr-pool.ts) before they are inserted, and give the port
+ * back when they end; a service with no free local port counts `laddr_exhausted`.
  */
 import { TCP_ACKF, TCP_FIN, TCP_RST, TCP_SYN, PROTO_TCP } from '../packet/offsets.js';
 import type { Pkt } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
 import { CF_ACTIVE, CF_ASSURED, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
+import { LaddrPools } from './laddr-pool.js';
 import type { CompiledService } from './services.js';
 import { C, D, H_CONNS, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
 import { DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, tcpNextState } from './tcp-state.js';
@@ -30,6 +33,10 @@ export class ConnLife implements ExpireHandler {
   /** Timeout per state in ms (index TcpState, UDP at UDP_STATE), from the snapshot. */
   timeouts = new Int32Array(UDP_STATE + 1);
   expireQuiescentTemplate = false;
+  /** FULLNAT local ports of this worker. */
+  readonly laddrs: LaddrPools;
+  /** Set by schedule() when it returned NIL because the scheduler found no real (sched_no_real). */
+  noReal = false;
   private readonly flow: FlowKey = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly active: Int32Array;
   private readonly inactive: Int32Array;
@@ -42,7 +49,10 @@ export class ConnLife implements ExpireHandler {
     /** Per real slot: its service in the current snapshot (null when the real was removed) and its index. */
     private readonly realSvc: (CompiledService | null)[],
     private readonly realIdx: Int32Array,
+    workerId = 0,
+    workers = 1,
   ) {
+    this.laddrs = new LaddrPools(conns, workerId, workers);
     this.active = stats.active;
     this.inactive = stats.inactive;
     this.persist = stats.persist;
@@ -61,6 +71,7 @@ export class ConnLife implements ExpireHandler {
   schedule(svc: CompiledService, pk: Pkt, nowMs: number): number {
     const f64 = this.f64;
     const conns = this.conns;
+    this.noReal = false;
     if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
       f64[D.tcp_no_conn]!++;
       return NIL;
@@ -95,15 +106,28 @@ export class ConnLife implements ExpireHandler {
       i = svc.sched.pick(svc, svc.schedState, flow, nowMs);
       if (i === NO_REAL) {
         f64[D.sched_no_real]!++;
+        this.noReal = true;
         return NIL;
       }
     }
     const fwd = svc.fwd[i]!;
     const rport = fwd === FwdCode.NAT || fwd === FwdCode.FULLNAT ? svc.port[i]! : pk.dport;
     const slot = svc.slot[i]!;
+    // The client side of the inside tuple: the client itself, or for FULLNAT a local address and port.
+    let laddr = pk.saddr;
+    let lport = pk.sport;
+    if (fwd === FwdCode.FULLNAT) {
+      if (!this.laddrs.take(svc)) {
+        f64[D.laddr_exhausted]!++;
+        return NIL;
+      }
+      laddr = this.laddrs.addr;
+      lport = this.laddrs.port;
+    }
     if (svc.persistent !== 0 && tpl === NIL) {
       tpl = conns.insert(pk.proto, snet, 0, pk.daddr, pk.dport, svc.raddr[i]!, rport, snet, 0, svc.persistent * 1000);
       if (tpl === NIL) {
+        if (fwd === FwdCode.FULLNAT) this.laddrs.putBack(pk.proto, laddr, lport);
         f64[D.conn_table_full]!++;
         return NIL;
       }
@@ -114,11 +138,13 @@ export class ConnLife implements ExpireHandler {
       conns.state[tpl] = 0;
       this.persist[slot]!++;
     }
-    const c = conns.insert(pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport, svc.raddr[i]!, rport, pk.saddr, pk.sport, this.timeouts[0]!);
+    const c = conns.insert(pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport, svc.raddr[i]!, rport, laddr, lport, this.timeouts[0]!);
     if (c === NIL) {
+      if (fwd === FwdCode.FULLNAT) this.laddrs.putBack(pk.proto, laddr, lport);
       f64[D.conn_table_full]!++;
       return NIL;
     }
+    if (fwd === FwdCode.FULLNAT) conns.cip[c] = svc.clientIp;
     conns.svc[c] = svc.svcSlot;
     conns.real[c] = slot;
     conns.fwd[c] = fwd;
@@ -193,6 +219,7 @@ export class ConnLife implements ExpireHandler {
     }
     if (flags & CF_ACTIVE) this.active[r]!--;
     else this.inactive[r]!--;
+    if (conns.fwd[c] === FwdCode.FULLNAT) this.laddrs.release(conns.proto[c]!, conns.laddr[c]!, conns.lport[c]!);
     const t = conns.ctrl[c]!;
     if (t !== NIL) {
       conns.nctl[t]!--;

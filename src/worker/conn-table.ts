@@ -16,6 +16,11 @@
  * expiry (wheel lists are doubly linked so an entry can also be removed at once). Each entry is touched by the wheel about once per timeout period, never per tick, and the table is
  * never scanned.
  *
+ * FULLNAT columns: `laddr/lport` (the local address and port the director chose; the outbound key), and for
+ * client-IP delivery (src/forward/client-ip.ts) `cip` (mode and state bits), `mark` (a sequence number: the
+ * client's ISN+1 for PROXY protocol, the real's ISN+1 for TOA) and `seqd` (client→real sequence shift, the
+ * PROXY header length): 9 bytes per entry, zero for every other method.
+ *
  * Nothing here allocates after construction; every method works on integer row indexes. Addresses are int32
  * (the IPv4 address bits as a signed number) and times are ms on the worker's relative clock, so that values
  * stay small integers for V8 and passing them never boxes.
@@ -70,6 +75,10 @@ export class ConnTable {
   /** Local (FULLNAT) address/port; equal to caddr/cport for other methods. */
   readonly laddr: Int32Array;
   readonly lport: Uint16Array;
+  /** FULLNAT client-IP delivery: mode and state bits (CIP_*), a sequence mark, the client→real sequence shift. */
+  readonly cip: Uint8Array;
+  readonly mark: Int32Array;
+  readonly seqd: Int32Array;
   /** Service slot and real slot (global ids from the snapshot). */
   readonly svc: Uint16Array;
   readonly real: Uint16Array;
@@ -111,6 +120,9 @@ export class ConnTable {
     this.dport = new Uint16Array(capacity);
     this.laddr = new Int32Array(capacity);
     this.lport = new Uint16Array(capacity);
+    this.cip = new Uint8Array(capacity);
+    this.mark = new Int32Array(capacity);
+    this.seqd = new Int32Array(capacity);
     this.svc = new Uint16Array(capacity);
     this.real = new Uint16Array(capacity);
     this.ctrl = new Int32Array(capacity);
@@ -182,6 +194,9 @@ export class ConnTable {
     this.dport[c] = dport;
     this.laddr[c] = laddr;
     this.lport[c] = lport;
+    this.cip[c] = 0;
+    this.mark[c] = 0;
+    this.seqd[c] = 0;
     this.state[c] = 0;
     this.flags[c] = 0;
     this.ctrl[c] = NIL;

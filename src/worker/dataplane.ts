@@ -9,22 +9,28 @@
  *
  * Classification of an IPv4 frame addressed to us at L2:
  *   to (proto, VIP, port) of a service → inbound: conn lookup, or schedule a new conn, then the conn's forwarder;
- *   to an owned address (VIP or director address) otherwise → ICMP echo is answered, the rest dropped;
- *   to anything else → a reply from a real (NAT): outbound conn lookup, then the forwarder's outbound path.
+ *   ICMP: an error about a conn is translated or forwarded (forward/icmp.ts), echo to an owned address answered;
+ *   to an owned address (VIP or director address) otherwise → dropped (no_service);
+ *   to a FULLNAT local address or anything else → a reply from a real (NAT, FULLNAT): outbound conn lookup,
+ *   then the forwarder's outbound path.
  * Config arrives as whole snapshots (applySnapshot), between batches.
  */
 import { DEFAULT_BATCH, RING_HEADROOM, RING_SLOT_SIZE, TX_EXTRA_SLOTS, MAX_REALS } from '../defaults.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
+import { icmpError } from '../forward/icmp.js';
+import { isRelatedIcmp, sendIcmpError } from '../forward/icmp-send.js';
 import type { PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
+import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH } from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
 import { CF_ACTIVE, CF_NOOUTPUT, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
 import { Link, TxQueue } from './link.js';
 import { ConnLife } from './conn-life.js';
+import { DEFAULT_LPORT_MAX, DEFAULT_LPORT_MIN } from './laddr-pool.js';
 import type { SharedNeighbors } from './shared-neigh.js';
 import { steerOwner } from '../io/steering.js';
 import { CompiledService, ServiceIndex, compileServices } from './services.js';
@@ -32,7 +38,7 @@ import {
   C, D, H_CONNS, H_HEARTBEAT, H_VERSION, REAL_BASE, SF_CONNS, SF_INBYTES, SF_INPKTS, SF_OUTBYTES, SF_OUTPKTS, STAT_FIELDS,
   SVC_BASE, type StatsViews,
 } from './stats.js';
-import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, TCP_ACTIVE, UDP_STATE, tcpNextState } from './tcp-state.js';
+import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, tcpNextState } from './tcp-state.js';
 
 const HOLD_SLOTS = 64;
 const TIMER_INTERVAL_MS = 50;
@@ -113,7 +119,7 @@ export class Dataplane implements FwdContext {
     this.conns = new ConnTable(opts.maxConns ?? 1 << 16, 0);
     this.workerId = opts.workerId ?? 0;
     this.workers = opts.workers ?? 1;
-    this.life = new ConnLife(this.conns, opts.stats, this.realSvc, this.realIdx);
+    this.life = new ConnLife(this.conns, opts.stats, this.realSvc, this.realIdx, this.workerId, this.workers);
     this.link = new Link(
       this.u8, this.dv, this.f64, this.txq, this.slotSize, this.headroom, extraBase, TX_EXTRA_SLOTS, holdBase, HOLD_SLOTS,
     );
@@ -134,9 +140,13 @@ export class Dataplane implements FwdContext {
         this.realIdx[svc.slot[i]!] = i;
       }
     }
-    this.link.configure(snap.net, this.services.vips);
+    this.link.configure(snap.net, this.services.owned);
     this.verifyL4 = snap.net.verifyL4;
     this.life.timeouts = Int32Array.from(snap.timeoutsMs);
+    this.life.laddrs.configure(
+      this.services.list, snap.net.lportMin ?? DEFAULT_LPORT_MIN, snap.net.lportMax ?? DEFAULT_LPORT_MAX,
+      this.life.timeouts[TcpState.TIME_WAIT]!,
+    );
     this.life.expireQuiescentTemplate = snap.policy.expireQuiescentTemplate;
     this.expireNodestConn = snap.policy.expireNodestConn;
     this.version = snap.version;
@@ -279,16 +289,22 @@ export class Dataplane implements FwdContext {
         return;
       }
     }
-    if (this.link.owns(pk.daddr)) {
-      if (proto === PROTO_ICMP) this.link.echoReply(base, pk.l3, pk.l4, len);
-      else f64[D.no_service]!++;
-      return;
-    }
     if (proto === PROTO_ICMP) {
-      f64[D.icmp_unhandled]!++;
+      // Errors about a conn are translated or forwarded (forward/icmp.ts); echo to us is answered.
+      if (isRelatedIcmp(this.u8[pk.l4]!)) icmpError(this, pk);
+      else if (this.link.owns(pk.daddr)) this.link.echoReply(base, pk.l3, pk.l4, len);
+      else f64[D.icmp_unhandled]!++;
       return;
     }
-    if (this.workers > 1 && steerOwner(pk.daddr, pk.dport, this.workers) !== this.workerId) f64[C.wrong_worker]!++;
+    // A FULLNAT local address: replies from reals, owned by the worker that chose the local port.
+    const lip = services !== null && services.laddrs.has(pk.daddr);
+    if (!lip && this.link.owns(pk.daddr)) {
+      f64[D.no_service]!++;
+      return;
+    }
+    if (this.workers > 1 && (lip ? pk.dport % this.workers : steerOwner(pk.daddr, pk.dport, this.workers)) !== this.workerId) {
+      f64[C.wrong_worker]!++;
+    }
     const c = this.conns.lookupOut(proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
     if (c === NIL) {
       f64[D.reply_no_conn]!++;
@@ -321,7 +337,11 @@ export class Dataplane implements FwdContext {
     }
     if (c === NIL) {
       c = this.life.schedule(svc, pk, this.nowMs);
-      if (c === NIL) return;
+      if (c === NIL) {
+        // No real available: the client hears so at once, as from IPVS (ip_vs_leave), rate limited.
+        if (this.life.noReal && sendIcmpError(this, pk, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)) f64[C.icmp_unreach_sent]!++;
+        return;
+      }
     }
     const r = conns.real[c]!;
     if (pk.ttl <= 1) {

@@ -7,6 +7,7 @@ import type { Snapshot, SnapshotService } from '../config/snapshot.js';
 import { getScheduler } from '../sched/registry.js';
 import type { SchedService, Scheduler } from '../sched/scheduler.js';
 import { RF_OVERLOAD } from '../sched/scheduler.js';
+import type { LaddrPool } from './laddr-pool.js';
 
 export class CompiledService implements SchedService {
   readonly slot: Int32Array;
@@ -34,6 +35,13 @@ export class CompiledService implements SchedService {
   readonly netmask: number;
   readonly sched: Scheduler;
   schedState: unknown;
+  /** FULLNAT local addresses (int32) and this worker's port pools for them (same order; set by LaddrPools). */
+  readonly laddrs: Int32Array;
+  pools: LaddrPool[] = [];
+  /** Index of the LIP the next FULLNAT conn tries first (round robin). */
+  lipNext = 0;
+  /** Client-IP delivery for FULLNAT conns (CLIENT_IP_CODES). */
+  readonly clientIp: number;
 
   constructor(
     s: SnapshotService,
@@ -61,6 +69,8 @@ export class CompiledService implements SchedService {
     this.uthreshold = Int32Array.from(s.reals, (r) => r.uthreshold);
     this.lthreshold = Int32Array.from(s.reals, (r) => r.lthreshold);
     this.flags = new Uint8Array(n);
+    this.laddrs = Int32Array.from(s.laddrs, (a) => a | 0);
+    this.clientIp = s.clientIp;
     this.realsKey = s.reals.map((r) => `${r.slot}:${r.weight}:${r.lastWeight}`).join(',');
     const sched = getScheduler(s.scheduler);
     if (!sched) throw new Error(`unknown scheduler ${s.scheduler}`); // refused on control before it gets here
@@ -104,6 +114,10 @@ export class ServiceIndex {
   private readonly val: (CompiledService | null)[];
   /** Addresses owned as VIPs (any service), int32. */
   readonly vips = new Set<number>();
+  /** FULLNAT local addresses (any service), int32: replies to them are looked up by the outbound key. */
+  readonly laddrs = new Set<number>();
+  /** VIPs and local addresses: the addresses the worker answers ARP for besides its own. */
+  readonly owned = new Set<number>();
   readonly list: CompiledService[] = [];
 
   constructor(services: CompiledService[]) {
@@ -122,6 +136,11 @@ export class ServiceIndex {
       this.kProto[h] = s.proto;
       this.val[h] = s;
       this.vips.add(s.vaddr);
+      this.owned.add(s.vaddr);
+      for (const a of s.laddrs) {
+        this.laddrs.add(a);
+        this.owned.add(a);
+      }
       this.list.push(s);
     }
   }

@@ -36,6 +36,8 @@ export const DROP_REASONS = [
   'tun_too_big', // TUN: DF set and longer than the tunnel MTU (mtu - 20): ICMP frag-needed sent to the client
   'tx_no_slot', // no free extra slot for a frame the worker had to originate (an outer fragment)
   'dr_real_not_on_link', // DR real not on a connected prefix: the gateway would route the VIP back to us
+  'laddr_exhausted', // FULLNAT: every local port of the service's LIPs is in use or waiting out TIME_WAIT
+  'proxy_no_room', // FULLNAT UDP with PROXY v2: the datagram plus the 28-byte header does not fit the MTU
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -62,6 +64,15 @@ export const COUNTERS = [
   'icmp_frag_needed_sent', // ICMP type 3 code 4 sent to a client (TUN packet over the tunnel MTU with DF)
   'icmp_errors_suppressed', // ICMP error not sent: rate limit, no free slot, or the packet must not get one
   'tun_fragmented', // TUN packets without DF over the tunnel MTU, sent as outer IPv4 fragments
+  'toa_inserted', // FULLNAT: TOA option (kind 254) added to a client segment
+  'toa_no_room', // FULLNAT: a segment that should carry TOA had no option room or would exceed the MTU (sent without)
+  'proxy_inserted', // FULLNAT: PROXY protocol header sent (TCP: in a segment at the stream start; UDP: per datagram)
+  'proxy_data_deferred', // FULLNAT TCP: the first data did not fit next to the header; header sent alone, data left to the client's retransmission
+  'tcp_ts_stripped', // FULLNAT: timestamp option of a client SYN overwritten with NOPs
+  'mss_clamped', // FULLNAT: MSS of a real's SYN-ACK lowered so client segments plus TOA/PROXY fit the MTU
+  'icmp_translated', // ICMP error about a NAT/FULLNAT conn rewritten (outer + quoted headers) and forwarded
+  'icmp_forwarded', // ICMP error about a DR/TUN conn forwarded unchanged with the conn's method
+  'icmp_unreach_sent', // ICMP port unreachable sent to a client: no real available (IPVS ip_vs_leave)
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

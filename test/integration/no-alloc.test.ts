@@ -153,3 +153,82 @@ describe('tapvs decap', () => {
     expect(minor).toBeLessThanOrEqual(3);
   });
 });
+
+/**
+ * FULLNAT: established conns both ways, one per client-IP mode, and the slow paths every time round: TOA
+ * inserted on the client's ACK (its ack is the real's ISN+1), the PROXY v1 header put in front of a pending
+ * handshake ACK, PROXY v2 shifts with SACK edges mapped back, UDP with a PROXY v2 header per datagram, and a
+ * real's port unreachable translated back to the client.
+ */
+describe('packet path, FULLNAT with TOA and PROXY protocol', () => {
+  it('does not allocate per packet', async () => {
+    const control = new Control({ mac: DIR, addrs: [{ addr: parseIPv4('198.18.0.1'), prefix: 24 }, { addr: parseIPv4('198.18.1.1'), prefix: 24 }], gateway: 0, verifyL4: true });
+    const io = new MemoryIO();
+    const w = new InlineWorker(0, io, (m) => control.onWorkerMessage(m), { maxConns: 4096 });
+    control.attach([w]);
+    const VIP = '198.18.0.100';
+    const LIP = '198.18.1.200';
+    const modes = [['tcp', 80, 'none'], ['tcp', 81, 'toa'], ['tcp', 82, 'proxy-v1'], ['tcp', 83, 'proxy-v2'], ['udp', 54, 'proxy-v2']] as const;
+    for (const [proto, vport, clientIp] of modes) {
+      const svc = { proto, vip: VIP, vport };
+      await control.handle({ op: 'add-service', service: { ...svc, scheduler: 'wlc', laddrs: [LIP], clientIp } });
+      await control.handle({ op: 'add-real', service: svc, real: { rip: '198.18.1.11', rport: 9000 + vport, method: 'fullnat' } });
+    }
+    io.inject(pkt().eth({ src: R1, dst: DIR }).arp({ op: 'reply', sha: R1, spa: '198.18.1.11', tha: DIR, tpa: '198.18.1.1' }).build());
+    io.inject(pkt().eth({ src: CL, dst: DIR }).arp({ op: 'reply', sha: CL, spa: '198.18.0.2', tha: DIR, tpa: '198.18.0.1' }).build());
+    const c2v = (vport: number, flags: string, seq: number, ack: number, payload: number) =>
+      pkt().eth({ src: CL, dst: DIR }).ipv4({ src: '198.18.0.2', dst: VIP }).tcp({ sport: 30000 + vport, dport: vport, flags, seq, ack }).payload(payload).build();
+    // Lports: one conn per TCP service, opened in order → 1025..1028; UDP has pools of its own → 1025.
+    const r2l = (vport: number, lport: number, flags: string, seq: number, ack: number, payload: number, options?: Uint8Array) =>
+      pkt().eth({ src: R1, dst: DIR }).ipv4({ src: '198.18.1.11', dst: LIP }).tcp({ sport: 9000 + vport, dport: lport, flags, seq, ack, options }).payload(payload).build();
+    const setup: Uint8Array[] = [];
+    [80, 81, 82, 83].forEach((vport, i) => {
+      setup.push(c2v(vport, 'S', 1000, 0, 0), r2l(vport, 1025 + i, 'SA', 5000, 1001, 0));
+    });
+    setup.push(c2v(83, 'A', 1001, 5001, 0), r2l(83, 1028, 'A', 5001, 1001 + 28, 0)); // PROXY v2 header acknowledged
+    const udp = pkt().eth({ src: CL, dst: DIR }).ipv4({ src: '198.18.0.2', dst: VIP }).udp({ sport: 30054, dport: 54 }).payload(200).build();
+    setup.push(udp);
+    io.inject(...setup);
+    w.pump();
+    io.take();
+    const sentUdp = pkt().ipv4({ src: LIP, dst: '198.18.1.11', ttl: 63 }).udp({ sport: 1025, dport: 9054 }).payload(228).build();
+    const sack = Uint8Array.from([1, 1, 5, 10, 0, 0, 0x04, 0x00, 0, 0, 0x05, 0x00]);
+    const frames = [
+      c2v(80, 'PA', 1001, 5001, 300), r2l(80, 1025, 'PA', 5001, 1301, 900),
+      c2v(81, 'A', 1001, 5001, 100), r2l(81, 1026, 'PA', 5001, 1001, 700),
+      c2v(82, 'A', 1001, 5001, 0), r2l(82, 1027, 'A', 5001, 1001, 0),
+      c2v(83, 'PA', 1001, 5001, 500), r2l(83, 1028, 'A', 5001, 2000, 0, sack),
+      udp,
+      pkt().eth({ src: R1, dst: DIR }).ipv4({ src: '198.18.1.11', dst: LIP }).icmp({ type: 3, code: 3, quote: sentUdp }).build(),
+    ];
+    io.countOnly = true;
+    io.replayForever(frames);
+    const run = (n: number) => {
+      for (let i = 0; i < n; i++) w.dp.step();
+    };
+    run(60_000);
+    let minor = 0;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    await new Promise((r) => setTimeout(r, 20));
+    minor = 0;
+    const FRAMES = 4_000_000;
+    const before = control.status();
+    const sentBefore = io.sentCount;
+    run(FRAMES / w.dp.batch);
+    await new Promise((r) => setTimeout(r, 20));
+    obs.disconnect();
+    expect(minor).toBeLessThanOrEqual(3);
+    const after = control.status();
+    const moved = Object.fromEntries(Object.keys(after.drops).filter((k) => after.drops[k] !== before.drops[k]).map((k) => [k, after.drops[k]! - before.drops[k]!]));
+    expect(moved).toEqual({});
+    expect(io.sentCount - sentBefore).toBe(FRAMES);
+    const k = (s: typeof before, n: string) => s.workers[0]!.counters[n]!;
+    // Every 10th frame each: TOA on conn 81, the PROXY v1 header on conn 82, PROXY v2 on the datagram.
+    expect(k(after, 'toa_inserted') - k(before, 'toa_inserted')).toBe(FRAMES / 10);
+    expect(k(after, 'proxy_inserted') - k(before, 'proxy_inserted')).toBe(FRAMES / 5);
+    expect(k(after, 'icmp_translated') - k(before, 'icmp_translated')).toBe(FRAMES / 10);
+  });
+});

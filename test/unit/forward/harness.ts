@@ -23,6 +23,9 @@ export const R1 = '198.18.1.11';
 export const R2 = '198.18.1.12';
 export const R3 = '198.18.0.50';
 export const R4 = '203.0.113.7';
+/** FULLNAT local addresses on the real-server prefix. */
+export const LIP1 = '198.18.1.200';
+export const LIP2 = '198.18.1.201';
 export const MACS: Record<string, string> = {
   [CIP]: CLIENT_MAC, [R1]: '02:11:00:00:00:11', [R2]: '02:22:00:00:00:12', [R3]: '02:33:00:00:00:33', [GW]: GW_MAC,
 };
@@ -32,7 +35,18 @@ export interface Target {
   vport: number;
   rip: string;
   rport?: number;
-  method: 'dr' | 'tun' | 'nat';
+  method: 'dr' | 'tun' | 'nat' | 'fullnat';
+  /** FULLNAT: the service's local addresses (default [LIP1] for fullnat targets) and client-IP delivery. */
+  laddrs?: string[];
+  clientIp?: 'none' | 'toa' | 'proxy-v1' | 'proxy-v2';
+  weight?: number;
+}
+
+export interface DirectorOptions {
+  mtu?: number;
+  /** FULLNAT local port range. */
+  lportMin?: number;
+  lportMax?: number;
 }
 
 export interface Result {
@@ -46,25 +60,30 @@ export class Director {
   readonly io = new MemoryIO();
   readonly control: Control;
   readonly w: InlineWorker;
+  /** The worker's clock (ms); tests may move it. */
+  readonly clock = { t: 1_000_000 };
 
-  constructor(mtu?: number) {
+  constructor(opts: number | DirectorOptions = {}) {
+    const o = typeof opts === 'number' ? { mtu: opts } : opts;
     this.control = new Control({
       mac: DIR_MAC,
       addrs: [{ addr: parseIPv4(DIR0), prefix: 24 }, { addr: parseIPv4(DIR1), prefix: 24 }],
       gateway: parseIPv4(GW),
       verifyL4: true,
-      ...(mtu === undefined ? {} : { mtu }),
+      ...(o.mtu === undefined ? {} : { mtu: o.mtu }),
+      ...(o.lportMin === undefined ? {} : { lportMin: o.lportMin, lportMax: o.lportMax }),
     });
-    this.w = new InlineWorker(0, this.io, (m) => this.control.onWorkerMessage(m), { now: () => 1_000_000, maxConns: 1024 });
+    this.w = new InlineWorker(0, this.io, (m) => this.control.onWorkerMessage(m), { now: () => this.clock.t, maxConns: 1024 });
     this.control.attach([this.w]);
   }
 
-  static async create(targets: Target[], mtu?: number): Promise<Director> {
-    const d = new Director(mtu);
+  static async create(targets: Target[], opts?: number | DirectorOptions): Promise<Director> {
+    const d = new Director(opts);
     for (const t of targets) {
       const service = { proto: t.proto, vip: VIP, vport: t.vport };
-      await d.ok({ op: 'add-service', service: { ...service, scheduler: 'rr' } });
-      await d.ok({ op: 'add-real', service, real: { rip: t.rip, rport: t.rport, method: t.method } });
+      const fnat = t.method === 'fullnat' ? { laddrs: t.laddrs ?? [LIP1], clientIp: t.clientIp ?? 'none' } : {};
+      await d.ok({ op: 'add-service', service: { ...service, scheduler: 'rr', ...fnat } });
+      await d.ok({ op: 'add-real', service, real: { rip: t.rip, rport: t.rport, method: t.method, weight: t.weight } });
     }
     d.resolve();
     return d;
@@ -110,6 +129,8 @@ export interface Fixture {
   counters?: Record<string, number>;
   /** Director MTU for this fixture (default 1500). */
   mtu?: number;
+  /** Frames sent first (their output is not checked): a handshake that sets up the conn. */
+  before?: Uint8Array[];
 }
 
 /** Checks one fixture's result: verdict, exact frames (with a readable diff), every checksum recomputed. */

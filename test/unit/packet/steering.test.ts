@@ -21,6 +21,7 @@ function run(prog: Uint8Array, frame: Uint8Array): number {
       case 0xbf: r[dst] = r[src]!; break;
       case 0x20: r[0] = fd.getUint32(imm); break;
       case 0x28: r[0] = fd.getUint16(imm); break;
+      case 0x30: r[0] = fd.getUint8(imm); break;
       case 0x16: if ((r[dst]! >>> 0) === (imm >>> 0)) pc += off; break;
       case 0x56: if ((r[dst]! >>> 0) !== (imm >>> 0)) pc += off; break;
       case 0x05: pc += off; break;
@@ -88,6 +89,38 @@ describe('steering program', () => {
     const prog = buildSteeringProgram([VIP, DIR], [LIP]);
     for (const lport of [1025, 1026, 40001, 65535]) expect(run(prog, frame(0xc612010b, 80, LIP, lport))).toBe(lport);
     expect(run(prog, frame(CIP, 5555, VIP, 80))).toBe(steerHash(CIP, 5555));
+  });
+
+  it('steers an ICMP error by the conn it quotes: a LIP quote by local port, a reply by its destination, a NAT packet by its source', () => {
+    const LIP = 0xc61201c8;
+    const RIP = 0xc612010b;
+    const prog = buildSteeringProgram([VIP, DIR], [LIP]);
+    /** An ICMP error frame (type) from `from` to `to` quoting (qs:qsp → qd:qdp). */
+    const icmp = (type: number, from: number, to: number, qs: number, qsp: number, qd: number, qdp: number) => {
+      const f = new Uint8Array(70);
+      f.set(frame(from, 0, to, 0));
+      const dv = new DataView(f.buffer);
+      f[23] = 1;
+      f[34] = type;
+      f[42] = 0x45;
+      dv.setUint32(54, qs >>> 0);
+      dv.setUint32(58, qd >>> 0);
+      dv.setUint16(62, qsp);
+      dv.setUint16(64, qdp);
+      return f;
+    };
+    for (const cport of [1025, 40000, 65000]) {
+      // FULLNAT: a real's port unreachable to the LIP quotes LIP:lport → RIP:rport.
+      expect(run(prog, icmp(3, RIP, LIP, LIP, cport, RIP, 53))).toBe(cport);
+      // NAT: a real's error to the client quotes CIP:cport → RIP:rport: the client's worker.
+      expect(run(prog, icmp(3, RIP, CIP, CIP, cport, RIP, 53))).toBe(steerHash(CIP, cport));
+      // From the client's side: time exceeded / frag-needed at the VIP quotes VIP:80 → CIP:cport.
+      expect(run(prog, icmp(11, 0x0a000001, VIP, VIP, 80, CIP, cport))).toBe(steerHash(CIP, cport));
+      expect(run(prog, icmp(4, 0x0a000001, VIP, VIP, 80, CIP, cport))).toBe(steerHash(CIP, cport));
+    }
+    // Echo is not an error: steered like any packet to an owned address, by its source (the "port" bytes are
+    // the ICMP type and code).
+    expect(run(prog, icmp(8, CIP, VIP, 0, 0, 0, 0))).toBe(steerHash(CIP, 8 << 8));
   });
 
   it('sends ARP and other EtherTypes to queue 0, and spreads clients over the queues', () => {
