@@ -15,6 +15,7 @@
 import { isIPv6 } from 'node:net';
 import type { RequestBody } from '../control/client.js';
 import type { FwdMethod, ServiceKey } from '../types.js';
+import type { ClientIpMode } from '../config/snapshot.js';
 import { DEFAULT_SCHEDULER, DEFAULT_WEIGHT, MAX_WEIGHT } from '../defaults.js';
 import { DEFAULT_LIST_FORMAT, SCHED_FLAG_BITS, schedFlagNames, type ListFormat } from './format.js';
 
@@ -95,7 +96,9 @@ export type Command =
   /** -R */
   | { kind: 'restore' }
   | { kind: 'start-daemon'; state: 'master' | 'backup'; daemon: DaemonOptions }
-  | { kind: 'stop-daemon'; state: 'master' | 'backup'; daemon: DaemonOptions };
+  | { kind: 'stop-daemon'; state: 'master' | 'backup'; daemon: DaemonOptions }
+  /** -G [-t|-u svc]: FULLNAT local addresses (DPVS/Alibaba ipvsadm). */
+  | { kind: 'get-laddr'; service?: ServiceKey };
 
 export interface DaemonOptions {
   mcastInterface?: string;
@@ -130,7 +133,10 @@ export type CommandName =
   | 'stop-daemon'
   | 'restore'
   | 'save'
-  | 'zero';
+  | 'zero'
+  | 'add-laddr'
+  | 'del-laddr'
+  | 'get-laddr';
 
 /** Option names as ipvsadm prints them, in the order ipvsadm checks them. */
 export const OPTION_NAMES = [
@@ -168,6 +174,10 @@ export const OPTION_NAMES = [
   'tun-nocsum',
   'tun-csum',
   'tun-remcsum',
+  // tapvs (DPVS/Alibaba ipvsadm) FULLNAT options
+  'laddr',
+  'proxy-protocol',
+  'toa',
 ] as const;
 export type OptionName = (typeof OPTION_NAMES)[number];
 
@@ -180,7 +190,7 @@ interface Compat {
   optional?: readonly OptionName[];
   oneOf?: readonly OptionName[];
 }
-const SERVICE_OPTS: readonly OptionName[] = ['scheduler', 'persistent', 'netmask', 'ops', 'pe', 'sched-flags'];
+const SERVICE_OPTS: readonly OptionName[] = ['scheduler', 'persistent', 'netmask', 'ops', 'pe', 'sched-flags', 'proxy-protocol', 'toa'];
 const REAL_OPTS: readonly OptionName[] = [
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'tun-type', 'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
 ];
@@ -202,6 +212,9 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandName, Compat>> = {
   restore: {},
   save: { optional: ['numeric'] },
   zero: { optional: ['service-address'] },
+  'add-laddr': { required: ['service-address', 'laddr'] },
+  'del-laddr': { required: ['service-address', 'laddr'] },
+  'get-laddr': { optional: ['service-address', 'numeric'] },
 };
 
 type TunType = 'ipip' | 'gue' | 'gre';
@@ -247,6 +260,10 @@ interface State {
   format: ListFormat;
   /** tapvs-unsupported features met, raised after ipvsadm's checks. */
   unsupported: string[];
+  /** -z LIP (-P/-Q). */
+  laddr?: string;
+  /** --toa / --proxy-protocol: FULLNAT client-IP delivery; undefined = not given. */
+  clientIp?: ClientIpMode;
 }
 
 function _setOption(st: State, name: OptionName): void {
@@ -387,6 +404,9 @@ export const FLAGS: readonly FlagSpec[] = [
   _cmd('S', 'save', 'save'),
   _cmd(undefined, 'start-daemon', 'start-daemon', 'required'),
   _cmd(undefined, 'stop-daemon', 'stop-daemon', 'required'),
+  _cmd('P', 'add-laddr', 'add-laddr'),
+  _cmd('Q', 'del-laddr', 'del-laddr'),
+  _cmd('G', 'get-laddr', 'get-laddr'),
   // virtual service
   _svc('t', 'tcp-service', 'tcp'),
   _svc('u', 'udp-service', 'udp'),
@@ -540,6 +560,28 @@ export const FLAGS: readonly FlagSpec[] = [
   _num('mcast-port', 'mcast-port', 1, 65535, 'mcast-port', (st, n) => (st.daemon.mcastPort = n)),
   _num('mcast-ttl', 'mcast-ttl', 1, 255, 'mcast-ttl', (st, n) => (st.daemon.mcastTtl = n)),
   _num('sync-maxlen', 'sync-maxlen', 1, 65535 - 20 - 8, 'sync-maxlen', (st, n) => (st.daemon.syncMaxlen = n)),
+  // FULLNAT (DPVS/Alibaba ipvsadm)
+  {
+    short: 'z',
+    long: 'laddr',
+    arg: 'required',
+    apply: (st, v) => {
+      _setOption(st, 'laddr');
+      if (!_isIPv4(v!)) _fail('illegal local address specified');
+      st.laddr = v!;
+    },
+  },
+  {
+    long: 'proxy-protocol',
+    arg: 'required',
+    apply: (st, v) => {
+      _setOption(st, 'proxy-protocol');
+      const mode = ({ v1: 'proxy-v1', v2: 'proxy-v2', disable: 'none' } as const)[v as 'v1' | 'v2' | 'disable'];
+      if (mode === undefined) _fail(`invalid proxy-protocol value \`${v}' (v1, v2 or disable)`);
+      st.clientIp = mode;
+    },
+  },
+  _flag(undefined, 'toa', 'toa', (st) => (st.clientIp = 'toa')),
   // tapvs
   {
     long: 'socket',
@@ -754,6 +796,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       _fail('options conflicts in the list command');
   }
 
+  if (st.set.has('toa') && st.set.has('proxy-protocol')) _fail("The option 'proxy-protocol' conflicts with the 'toa' option");
+
   if (st.unsupported.length > 0) throw new UnsupportedError(st.unsupported[0]);
 
   return { command: _build(st, schedFlags, timeouts), socketPath: st.socketPath };
@@ -787,6 +831,8 @@ function _build(st: State, schedFlags: string[], timeouts: [number, number, numb
             schedFlags,
             persistent: st.persistent,
             netmask: st.netmask,
+            // FULLNAT client-IP delivery: only when given (an edit without it keeps the current one).
+            ...(st.clientIp === undefined ? {} : { clientIp: st.clientIp }),
           },
         },
       };
@@ -825,5 +871,11 @@ function _build(st: State, schedFlags: string[], timeouts: [number, number, numb
       return { kind: 'start-daemon', state: st.daemonState!, daemon: { mcastInterface: 'eth0', ...st.daemon } };
     case 'stop-daemon':
       return { kind: 'stop-daemon', state: st.daemonState!, daemon: st.daemon };
+    case 'add-laddr':
+      return { kind: 'change', request: { op: 'edit-service', service: { ...key(), addLaddrs: [st.laddr!] } } };
+    case 'del-laddr':
+      return { kind: 'change', request: { op: 'edit-service', service: { ...key(), delLaddrs: [st.laddr!] } } };
+    case 'get-laddr':
+      return st.set.has('service-address') ? { kind: 'get-laddr', service: key() } : { kind: 'get-laddr' };
   }
 }

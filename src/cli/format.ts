@@ -244,3 +244,18 @@ export function formatConnList(conns: readonly ConnInfo[]): string {
   }
   return out;
 }
+
+/**
+ * `-G`: FULLNAT local addresses per service, in the layout of DPVS's ipvsadm (`VIP:VPORT TOTAL SNAT_IP`, one
+ * LIP per line under its service). Services without local addresses are left out unless asked for by name.
+ */
+export function formatLaddrs(services: readonly ServiceInfo[], named = false): string {
+  let out = sprintf('%-20s %-8s %-20s\n', 'VIP:VPORT', 'TOTAL', 'SNAT_IP');
+  for (const s of services) {
+    const laddrs = s.laddrs ?? [];
+    if (laddrs.length === 0 && !named) continue;
+    out += sprintf('%-20s %-8u\n', `${s.vip}:${s.vport}`, laddrs.length);
+    for (const a of laddrs) out += sprintf('%-29s %-20s\n', '', a);
+  }
+  return out;
+}

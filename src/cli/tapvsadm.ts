@@ -11,7 +11,7 @@ import { IPVS_MESSAGES, LbError } from '../errors.js';
 import { DEFAULT_SOCKET_PATH, IPVS_VERSION_STRING, SOCKET_ENV } from '../defaults.js';
 import { PROTOCOL_VERSION } from '../control/protocol.js';
 import { PROGRAM, UnsupportedError, UsageError, parseArgs, tryHelpLine, type ChangeRequest, type Command } from './args.js';
-import { formatConnList, formatList, formatService, formatTimeout } from './format.js';
+import { formatConnList, formatLaddrs, formatList, formatService, formatTimeout } from './format.js';
 
 /**
  * Exit statuses, as ipvsadm.c (1.29–1.31) produces them:
@@ -137,6 +137,17 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       io.stdout.write(formatConnList(res.conns));
       return EXIT.OK;
     }
+    case 'get-laddr': {
+      let res: ListResult;
+      try {
+        res = await client.request(command.service ? { op: 'list', service: command.service } : { op: 'list' });
+      } catch (err) {
+        return _daemonError(io, 'list', err, EXIT.LIST_FAILED);
+      }
+      if (!res || !Array.isArray(res.services)) return _transport(io, 'malformed list reply from daemon');
+      io.stdout.write(formatLaddrs(res.services, command.service !== undefined));
+      return EXIT.OK;
+    }
     case 'set-timeouts':
       try {
         await client.request({ op: 'set-timeouts', tcp: command.tcp, tcpfin: command.tcpfin, udp: command.udp });
@@ -210,6 +221,8 @@ Usage:
   ${p} -d virtual-service -r server-address
   ${p} -L|l [virtual-service] [options]
   ${p} -Z [virtual-service]
+  ${p} -P|Q virtual-service -z local-address
+  ${p} -G [virtual-service]
   ${p} -h
   ${p} -v
 
@@ -224,6 +237,9 @@ Either long or short options are allowed.
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
   --zero            -Z        zero counters in a service or all services
+  --add-laddr       -P        add a FULLNAT local address to a service (DPVS/Alibaba ipvsadm)
+  --del-laddr       -Q        delete a FULLNAT local address from a service
+  --get-laddr       -G        list the FULLNAT local addresses
   --help            -h        display this help message
   --version         -v        display the version
   Parsed as ipvsadm does but not carried out by the daemon yet:
@@ -246,7 +262,11 @@ Options:
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)
   --masquerading -m                   masquerading (NAT)
-  --fullnat                           full NAT (source and destination rewritten; tapvs)
+  --fullnat                           full NAT (source and destination rewritten; tapvs): the real sees a
+                                      local address of the service (-P ... -z LIP) as the client
+  --laddr        -z local-address     FULLNAT local address (-P, -Q): on a connected prefix of the director
+  --proxy-protocol v1|v2|disable      FULLNAT: PROXY protocol header to the real (TCP v1/v2, UDP v2 per datagram)
+  --toa                               FULLNAT TCP: client address in TCP option 254 (needs the TOA module on the real)
   --weight       -w weight            capacity of real server (0..65535, default 1)
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections

@@ -69,7 +69,7 @@ describe('args', () => {
       expect(parse(line)).toEqual(command);
     });
 
-    it.each(['-n -L', '-t 10.0.0.1:80 -A', 'foo', '--bogus', '-Q', '--', '--list=1'])(
+    it.each(['-n -L', '-t 10.0.0.1:80 -A', 'foo', '--bogus', '-K', '--', '--list=1'])(
       'the first option must be a command, else only the "Try" line and exit 255 (tryhelp_exit): %s',
       (line) => {
         expect(usage(line)).toEqual({ message: '', exitCode: 255, tryHelp: true });
@@ -90,7 +90,7 @@ describe('args', () => {
   describe('popt scanner', () => {
     it('unknown option after the command: "<word>: unknown option", exit 255', () => {
       expect(usage('-L --bogus')).toEqual({ message: '--bogus: unknown option', exitCode: 255, tryHelp: false });
-      expect(usage('-LQ')).toEqual({ message: '-LQ: unknown option', exitCode: 255, tryHelp: false });
+      expect(usage('-LK')).toEqual({ message: '-LK: unknown option', exitCode: 255, tryHelp: false });
     });
 
     it('missing argument: "<word>: missing argument", exit 255', () => {
@@ -379,6 +379,43 @@ describe('args', () => {
     it("ipvsadm's own errors win over unsupported features", () => {
       expect(usage('-A -f 0')).toEqual(failed("invalid fwmark value `0' specified"));
       expect(usage('-A -t [2001:db8::1]:80 -w 1')).toEqual(failed("Illegal 'weight' option with the 'add-service' command"));
+    });
+  });
+  describe('FULLNAT local addresses and client-IP delivery (DPVS/Alibaba ipvsadm)', () => {
+    it('-P / --add-laddr -z adds a local address by a partial service edit; -Q removes it', () => {
+      expect(request('-P -t 10.0.0.1:80 -z 10.0.1.200')).toEqual({ op: 'edit-service', service: { ...SVC80, addLaddrs: ['10.0.1.200'] } });
+      expect(request('--add-laddr --laddr 10.0.1.200 -t 10.0.0.1:80')).toEqual({ op: 'edit-service', service: { ...SVC80, addLaddrs: ['10.0.1.200'] } });
+      expect(request('-Q -u 10.0.0.1:53 -z 10.0.1.201')).toEqual({
+        op: 'edit-service', service: { proto: 'udp', vip: '10.0.0.1', vport: 53, delLaddrs: ['10.0.1.201'] },
+      });
+    });
+
+    it('-G lists the local addresses, of all services or one', () => {
+      expect(parse('-G')).toEqual({ kind: 'get-laddr' });
+      expect(parse('-G -n -t 10.0.0.1:80')).toEqual({ kind: 'get-laddr', service: SVC80 });
+    });
+
+    it('-P needs the service and -z; -z takes a dotted quad only', () => {
+      expect(usage('-P -t 10.0.0.1:80')).toEqual(failed("You need to supply the 'laddr' option for the 'add-laddr' command"));
+      expect(usage('-Q -z 10.0.1.200')).toEqual(failed("You need to supply the 'service-address' option for the 'del-laddr' command"));
+      expect(usage('-P -t 10.0.0.1:80 -z 10.0.1')).toEqual(failed('illegal local address specified'));
+      expect(usage('-P -t 10.0.0.1:80 -z 10.0.1.200 -s rr')).toEqual(failed("Illegal 'scheduler' option with the 'add-laddr' command"));
+      expect(usage('-A -t 10.0.0.1:80 -z 10.0.1.200')).toEqual(failed("Illegal 'laddr' option with the 'add-service' command"));
+    });
+
+    it('--proxy-protocol v1|v2|disable and --toa set the service\'s client-IP delivery; an edit without them keeps it', () => {
+      const svc = (extra: object) => ({ ...SVC80, scheduler: 'wlc', schedFlags: [], persistent: 0, netmask: '255.255.255.255', ...extra });
+      expect(request('-A -t 10.0.0.1:80 --proxy-protocol v1')).toEqual({ op: 'add-service', service: svc({ clientIp: 'proxy-v1' }) });
+      expect(request('-E -t 10.0.0.1:80 --proxy-protocol=v2')).toEqual({ op: 'edit-service', service: svc({ clientIp: 'proxy-v2' }) });
+      expect(request('-E -t 10.0.0.1:80 --proxy-protocol disable')).toEqual({ op: 'edit-service', service: svc({ clientIp: 'none' }) });
+      expect(request('-A -t 10.0.0.1:80 --toa')).toEqual({ op: 'add-service', service: svc({ clientIp: 'toa' }) });
+      expect(request('-E -t 10.0.0.1:80 -s rr')).toEqual({ op: 'edit-service', service: svc({ scheduler: 'rr' }) });
+    });
+
+    it('rejects a bad --proxy-protocol value, and --toa with --proxy-protocol', () => {
+      expect(usage('-A -t 10.0.0.1:80 --proxy-protocol v3')).toEqual(failed("invalid proxy-protocol value `v3' (v1, v2 or disable)"));
+      expect(usage('-A -t 10.0.0.1:80 --toa --proxy-protocol v2')).toEqual(failed("The option 'proxy-protocol' conflicts with the 'toa' option"));
+      expect(usage('-a -t 10.0.0.1:80 -r 10.0.1.1 --fullnat --toa')).toEqual(failed("Illegal 'toa' option with the 'add-server' command"));
     });
   });
 });
