@@ -19,12 +19,15 @@
 #        arp_announce=2 (all and eth0), so only the director answers ARP for it
 #   tun  dr, plus a persistent TUN device tvsdecap (up) on each real for `tapvs decap` (the test starts it) and
 #        rp_filter=0 (all, default, eth0, tvsdecap): inner packets come from the client on tvsdecap
+#   fullnat  the site router as for dr, reals route via 198.18.1.254 and never via the director, and nothing
+#        else on the reals: they talk to the director's local addresses (LIPs, e.g. 198.18.1.200), which are
+#        on-link, so replies reach the director by ARP and never the router
 set -euo pipefail
 cmd=${1:-}
 P=${2:-tvs}
 MODE=${3:-nat}
 [ ${#P} -le 6 ] || { echo "prefix too long: $P" >&2; exit 2; }
-case "$MODE" in nat | dr | tun) ;; *) echo "unknown mode: $MODE (nat, dr or tun)" >&2; exit 2 ;; esac
+case "$MODE" in nat | dr | tun | fullnat) ;; *) echo "unknown mode: $MODE (nat, dr, tun or fullnat)" >&2; exit 2 ;; esac
 VIP=198.18.0.100
 LAN=$P-lan CLI=$P-cli R1=$P-r1 R2=$P-r2
 TAP=${P}tap
@@ -85,8 +88,10 @@ up() {
     site_router
     attach_host "$R1" r1 198.18.1.11/24 198.18.1.254
     attach_host "$R2" r2 198.18.1.12/24 198.18.1.254
-    dsr_real "$R1"
-    dsr_real "$R2"
+    if [ "$MODE" != fullnat ]; then
+      dsr_real "$R1"
+      dsr_real "$R2"
+    fi
     echo "testbed $P up ($MODE): tap $TAP in netns $LAN"
   fi
 }
@@ -101,5 +106,5 @@ down() {
 case "$cmd" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down [PREFIX] [nat|dr|tun]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down [PREFIX] [nat|dr|tun|fullnat]" >&2; exit 2 ;;
 esac

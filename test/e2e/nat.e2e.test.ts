@@ -137,4 +137,19 @@ describe.skipIf(skip !== null)(`NAT end to end over a real TAP${skip ? ` (skippe
     expect(st.drops.tx_failed).toBe(0);
     expect(nsExec(bed.lan, ['ip', '-br', 'link', 'show', bed.tap])).toContain(bed.tap);
   }, 60_000);
+  it('translates a real\'s ICMP port unreachable back to the client (outer and quoted headers from the VIP)', async () => {
+    for (const args of [['-A', '-u', `${VIP}:5399`, '-s', 'rr'], ['-a', '-u', `${VIP}:5399`, '-r', '198.18.1.11:5399', '-m']]) {
+      expect((await bed.adm(args)).code).toBe(0);
+    }
+    const icmp0 = bed.snmp(bed.cli).Icmp!;
+    const r = await run('ip', ['netns', 'exec', bed.cli, process.execPath, '-e', `
+      const s = require('node:dgram').createSocket('udp4');
+      s.on('error', (e) => { console.log(e.code); process.exit(0); });
+      s.connect(5399, '${VIP}', () => s.send('anyone?'));   // nothing listens on the real's port 5399
+      setTimeout(() => { console.log('no error'); process.exit(0); }, 5000);`], 20_000);
+    expect(r.stdout.trim()).toBe('ECONNREFUSED');
+    const icmp1 = bed.snmp(bed.cli).Icmp!;
+    expect(icmp1.InDestUnreachs! - icmp0.InDestUnreachs!).toBe(1);
+    expect(icmp1.InErrors! - icmp0.InErrors!).toBe(0);
+  }, 30_000);
 });

@@ -78,8 +78,8 @@ export class Testbed {
     this.socket = join(this.dir, 'tapvs.sock');
   }
 
-  /** Builds the namespaces; `mode` sets up the reals for NAT (default), DR or TUN (scripts/testbed.sh). */
-  up(mode: 'nat' | 'dr' | 'tun' = 'nat'): void {
+  /** Builds the namespaces; `mode` sets up the reals for NAT (default), DR, TUN or FULLNAT (scripts/testbed.sh). */
+  up(mode: 'nat' | 'dr' | 'tun' | 'fullnat' = 'nat'): void {
     sh('bash', [join(ROOT, 'scripts/testbed.sh'), 'up', this.prefix, ...(mode === 'nat' ? [] : [mode])]);
   }
 
