@@ -30,6 +30,8 @@ export interface DaemonOptions {
   policy?: Partial<ConnPolicy>;
   /** MTU of the TAP segment (default DEFAULT_MTU); TUN's tunnel MTU is this − 20. */
   mtu?: number;
+  /** FULLNAT local port range (default 1025..65535), shared out between the workers. */
+  lportRange?: [number, number];
 }
 
 export interface Daemon {
@@ -55,6 +57,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     gateway: o.gateway,
     verifyL4: o.verifyL4 ?? true,
     mtu: o.mtu ?? DEFAULT_MTU,
+    ...(o.lportRange ? { lportMin: o.lportRange[0], lportMax: o.lportRange[1] } : {}),
   };
   const fds: number[] = [];
   try {

@@ -36,6 +36,15 @@ function intIn(min: number, max: number) {
   };
 }
 
+/** `MIN-MAX`, a port range inside 1..65535. */
+function portRange(v: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(v);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!(lo >= 1 && hi <= 65535 && lo <= hi)) throw new InvalidArgumentError(`expected MIN-MAX with 1 <= MIN <= MAX <= 65535, got "${v}"`);
+  return [lo, hi];
+}
+
 function posInt(max: number) {
   return (v: string): number => {
     if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new InvalidArgumentError(`expected an integer in 1..${max}`);
@@ -61,6 +70,7 @@ export function buildProgram(): Command {
     .option('--expire-nodest-conn', 'a packet of a connection whose real was removed expires it (a SYN then starts a new one), as net.ipv4.vs.expire_nodest_conn=1; default: such packets are dropped until the connection times out')
     .option('--expire-quiescent-template', 'persistence templates whose real has weight 0 are not reused (net.ipv4.vs.expire_quiescent_template=1)')
     .option('--no-verify-checksums', 'do not verify TCP/UDP checksums of received segments')
+    .addOption(new Option('--lport-range <min-max>', 'FULLNAT local ports; worker w of W uses the ports p with p % W === w').argParser(portRange).default([1025, 65535], '1025-65535'))
     .option('--mtu <bytes>', `MTU of the TAP segment; TUN (-i) packets carry 20 more bytes, so the tunnel MTU is this - 20`, intIn(MIN_MTU, MAX_MTU), DEFAULT_MTU)
     .addHelpText(
       'after',
@@ -75,7 +85,10 @@ For DR (-g) and TUN (-i), real servers answer clients directly: the VIP sits on 
 (arp_ignore=1, arp_announce=2), their default route is the site router, not the director. TUN reals
 decapsulate IPIP (kernel ipip module, or \`tapvs decap\`). A TUN packet longer than --mtu - 20 with DF set is
 dropped and the client gets ICMP "fragmentation needed" with that MTU; without DF it is sent as outer
-fragments (the real reassembles).`,
+fragments (the real reassembles).
+For FULLNAT (--fullnat), real servers talk to a local address of the service (tapvsadm -P -t VIP:PORT -z LIP,
+on a connected prefix; the director answers ARP for it) and need no route through the director; each worker
+takes its local ports from --lport-range.`,
     )
     .action(async (opts) => {
       if (opts.mac !== undefined && !parseMac(opts.mac)) throw new InvalidArgumentError(`--mac: expected aa:bb:cc:dd:ee:ff`);
@@ -83,7 +96,7 @@ fragments (the real reassembles).`,
         tap: opts.tap, workers: opts.workers, addrs: opts.addr, gateway: opts.gateway ?? 0, mac: opts.mac,
         policy: { expireNodestConn: opts.expireNodestConn === true, expireQuiescentTemplate: opts.expireQuiescentTemplate === true },
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
-        mtu: opts.mtu,
+        mtu: opts.mtu, lportRange: opts.lportRange,
       });
       let stopping = false;
       const stop = async (sig: string) => {

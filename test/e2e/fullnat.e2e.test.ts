@@ -296,7 +296,7 @@ describe.skipIf(skip !== null)(`FULLNAT with two workers${skip ? ` (skipped: ${s
   beforeAll(async () => {
     bed.up('fullnat');
     await bed.startReals(['--proxy-http', String(PP_HTTP)]);
-    await bed.startDaemon(['--workers', '2']);
+    await bed.startDaemon(['--workers', '2', '--lport-range', '20000-29999']);
     for (const args of [
       ['-A', '-t', `${VIP}:80`, '-s', 'wlc'], ['-P', '-t', `${VIP}:80`, '-z', LIP1], ['-P', '-t', `${VIP}:80`, '-z', LIP2],
       ['-a', '-t', `${VIP}:80`, '-r', '198.18.1.11:80', '--fullnat'], ['-a', '-t', `${VIP}:80`, '-r', '198.18.1.12:80', '--fullnat'],
@@ -325,11 +325,18 @@ describe.skipIf(skip !== null)(`FULLNAT with two workers${skip ? ` (skipped: ${s
     expect(st.drops.laddr_exhausted).toBe(0);
   }, 150_000);
 
-  it('PROXY v2 names every client through both workers', async () => {
+  it('PROXY v2 names every client through both workers; local ports come from --lport-range', async () => {
     const r = await getsWithPorts(bed, 8082, 20);
     const got = JSON.parse(r.stdout) as [number, string, number][];
     expect(got.length, r.stderr).toBe(20);
-    for (const [lport, body] of got) expect(body).toMatch(new RegExp(`^served-by r[12] client 198\\.18\\.0\\.2:${lport} peer 198\\.18\\.1\\.200:\\d+ proxy v2$`));
+    const lports = new Set<number>();
+    for (const [cport, body] of got) {
+      const m = new RegExp(`^served-by r[12] client 198\\.18\\.0\\.2:${cport} peer 198\\.18\\.1\\.200:(\\d+) proxy v2$`).exec(body);
+      expect(m, body).not.toBeNull();
+      lports.add(Number(m![1]));
+    }
+    for (const p of lports) expect(p >= 20000 && p <= 29999, String(p)).toBe(true);
+    expect(new Set([...lports].map((p) => p % 2)).size).toBe(2); // both workers' shares in use
   }, 60_000);
 
   it('a real\'s port unreachable reaches every client, whichever worker owns its conn', async () => {
