@@ -219,7 +219,10 @@ export class ConnLife implements ExpireHandler {
     }
     if (flags & CF_ACTIVE) this.active[r]!--;
     else this.inactive[r]!--;
-    if (conns.fwd[c] === FwdCode.FULLNAT) this.laddrs.release(conns.proto[c]!, conns.laddr[c]!, conns.lport[c]!);
+    if (conns.fwd[c] === FwdCode.FULLNAT) {
+      // A conn that waited out TIME_WAIT in the table frees its local port at once; any other waits in the pool.
+      this.laddrs.release(conns.proto[c]!, conns.laddr[c]!, conns.lport[c]!, !forced && conns.state[c] === TcpState.TIME_WAIT);
+    }
     const t = conns.ctrl[c]!;
     if (t !== NIL) {
       conns.nctl[t]!--;

@@ -9,13 +9,16 @@
  * finds the conn in that worker's own table.
  *
  * Each (LIP, protocol) has one pool per worker: a FIFO ring of its free ports with the time each was released.
- * A conn's port goes back to the tail when the conn ends (expiry or removal); take() hands out the head only
- * once `quarantineMs` (the TIME_WAIT timeout) has passed since its release, so a real that still holds the old
- * (LIP, lport, RIP, rport) in TIME_WAIT never sees a new SYN on it. Releases happen in clock order, so the
- * head is always the oldest: take and release are O(1), there is nothing to scan, and memory is fixed at
- * 10 bytes per owned port (~630 KiB for a whole range in one worker). A port the caller could not use (conn
- * table full) goes back to the head at once (`putBack`). A pool outlives the removal of its LIP from a service,
- * so live conns can still release into it and a LIP added again resumes with its quarantine intact.
+ * A port is reused only once the TIME_WAIT timeout has passed since its conn ended, so a real that still holds
+ * the old (LIP, lport, RIP, rport) in TIME_WAIT never sees a new SYN on it. A TCP conn that closed normally
+ * already waited that long in the table (its entry expires from the TIME_WAIT state): its port is free at once
+ * and goes to the head (`putBack`). Every other ended conn (reset, idle timeout, removed, UDP) puts its port
+ * at the tail with the release time, and take() hands out the head only once `quarantineMs` (the TIME_WAIT
+ * timeout) has passed since then. Releases happen in clock order, so the head is always the oldest: take and
+ * release are O(1), there is nothing to scan, and memory is fixed at 10 bytes per owned port (~630 KiB for a
+ * whole range in one worker). A port the caller could not use (conn table full) also goes back to the head.
+ * A pool outlives the removal of its LIP from a service, so live conns can still release into it and a LIP
+ * added again resumes with its quarantine intact.
  *
  * Nothing here allocates after construction; times are the worker's relative ms clock, read from `clock.now`.
  */
@@ -149,10 +152,15 @@ export class LaddrPools {
     return false;
   }
 
-  /** The conn on (proto, addr, port) ended now. */
-  release(proto: number, addr: number, port: number): void {
+  /**
+   * The conn on (proto, addr, port) ended now. `settled`: it already spent the TIME_WAIT timeout in the table
+   * (a TCP conn that expired from TIME_WAIT), so its port is free at once; otherwise it is quarantined.
+   */
+  release(proto: number, addr: number, port: number, settled: boolean): void {
     const p = (proto === 17 ? this.udp : this.tcp).get(addr);
-    if (p !== undefined) p.release(port, this.clock.now);
+    if (p === undefined) return;
+    if (settled) p.putBack(port);
+    else p.release(port, this.clock.now);
   }
 
   /** A port from the last take() that was not used. */

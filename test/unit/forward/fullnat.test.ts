@@ -378,6 +378,33 @@ describe('FULLNAT forwarder', () => {
     for (const p of ports) expect([2000, 2001, 2002]).toContain(p);
   });
 
+  it('frees the port of a conn that closed normally when its TIME_WAIT entry expires; a reset conn\'s port waits out TIME_WAIT', async () => {
+    const d = await Director.create([{ proto: 'tcp', vport: 80, rip: R1, rport: 8080, method: 'fullnat' }], { lportMin: 2000, lportMax: 2000 });
+    const c = (sport: number, flags: string, seq = 1, ack = 0) => pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).tcp({ sport, dport: 80, flags, seq, ack }).build();
+    const r = (dport: number, flags: string, seq = 1, ack = 0) => pkt().eth({ src: MACS[R1], dst: DIR_MAC }).ipv4({ src: R1, dst: LIP1 }).tcp({ sport: 8080, dport, flags, seq, ack }).build();
+    const sportOf = (res: { out: Uint8Array[] }) => res.out.map((f) => parseFrame(f).tcp?.sport).filter((p) => p !== undefined);
+    expect(sportOf(d.run(c(41001, 'S', 100)))).toEqual([2000]);
+    expect(d.run(c(41002, 'S', 100)).drops).toEqual({ laddr_exhausted: 1 });
+    // A normal close: both FINs and the last ACK; the entry sits in TIME_WAIT for its timeout (120 s).
+    d.run(r(2000, 'SA', 500, 101), c(41001, 'A', 101, 501), c(41001, 'FA', 101, 501), r(2000, 'FA', 501, 102), c(41001, 'A', 102, 502));
+    const state = () => { const rows = d.w.dp.listConns(); return rows.state[0]; };
+    expect(state()).toBe(5); // TIME_WAIT
+    d.clock.t += 121_000;
+    d.w.dp.tick();
+    d.resolve(); // the neighbours' ARP entries aged out meanwhile
+    expect(sportOf(d.run(c(41003, 'S', 100)))).toEqual([2000]); // no further wait
+    // A reset of an established conn: CLOSE expires after 10 s, then the port still waits 120 s in the pool.
+    d.run(r(2000, 'SA', 500, 101), c(41003, 'A', 101, 501), c(41003, 'R', 101));
+    expect(state()).toBe(6); // CLOSE
+    d.clock.t += 11_000;
+    d.w.dp.tick();
+    expect(d.run(c(41004, 'S', 100)).drops).toEqual({ laddr_exhausted: 1 });
+    d.clock.t += 120_000;
+    d.w.dp.tick();
+    d.resolve();
+    expect(sportOf(d.run(c(41005, 'S', 100)))).toEqual([2000]);
+  });
+
   it('answers a SYN with ICMP port unreachable when no real is available (all weights 0)', async () => {
     const d = await Director.create([{ proto: 'tcp', vport: 80, rip: R2, rport: 80, method: 'fullnat', weight: 0 }]);
     const syn = pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP, id: 5 }).tcp({ sport: 40000, dport: 80, flags: 'S', seq: 1 }).build();
