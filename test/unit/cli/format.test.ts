@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ListResult, RealInfo, ServiceInfo, StatsInfo } from '../../../src/control/protocol.js';
 import {
   DEFAULT_LIST_FORMAT,
+  formatLaddrs,
   formatList,
   formatService,
   formatTimeout,
@@ -201,5 +202,22 @@ describe('format', () => {
       expect(schedFlagNames('maglev', 2)).toEqual(['mh-port']);
       expect(schedFlagNames('wlc', 5)).toEqual(['flag-1', 'flag-3']);
     });
+  });
+});
+
+describe('formatLaddrs (-G)', () => {
+  it('lists each service with local addresses in DPVS\'s VIP:VPORT / TOTAL / SNAT_IP layout', () => {
+    const services = [
+      service({ proto: 'tcp', vip: '10.0.0.1', vport: 80, scheduler: 'wlc', laddrs: ['10.0.1.200', '10.0.1.201'] }),
+      service({ proto: 'udp', vip: '10.0.0.1', vport: 53, scheduler: 'rr', laddrs: [] }),
+    ];
+    expect(formatLaddrs(services)).toBe(
+      'VIP:VPORT            TOTAL    SNAT_IP             \n' +
+      '10.0.0.1:80          2       \n' +
+      '                              10.0.1.200          \n' +
+      '                              10.0.1.201          \n',
+    );
+    // A service asked for by name is shown even without local addresses.
+    expect(formatLaddrs([services[1]!], true).split('\n')[1]).toBe('10.0.0.1:53          0       ');
   });
 });

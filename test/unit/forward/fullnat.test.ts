@@ -405,6 +405,20 @@ describe('FULLNAT forwarder', () => {
     expect(sportOf(d.run(c(41005, 'S', 100)))).toEqual([2000]);
   });
 
+  it('persistence: a client\'s conns stick to one real, each with its own local port', async () => {
+    const d = new Director();
+    const service = { proto: 'tcp', vip: VIP, vport: 80 };
+    await d.ok({ op: 'add-service', service: { ...service, scheduler: 'rr', persistent: 300, laddrs: [LIP1] } });
+    await d.ok({ op: 'add-real', service, real: { rip: R1, rport: 8080, method: 'fullnat' } });
+    await d.ok({ op: 'add-real', service, real: { rip: R2, rport: 8080, method: 'fullnat' } });
+    d.resolve();
+    const r = d.run(...[1, 2, 3].map((i) => pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).tcp({ sport: 42000 + i, dport: 80, flags: 'S' }).build()));
+    const ps = r.out.map((f) => parseFrame(f));
+    expect(new Set(ps.map((p) => p.ip!.dst)).size).toBe(1);
+    expect(ps.map((p) => `${p.ip!.src}:${p.tcp!.sport}`)).toEqual([`${LIP1}:1025`, `${LIP1}:1026`, `${LIP1}:1027`]);
+    expect(d.control.list().services[0]!.reals.reduce((n, x) => n + x.persist, 0)).toBe(1);
+  });
+
   it('answers a SYN with ICMP port unreachable when no real is available (all weights 0)', async () => {
     const d = await Director.create([{ proto: 'tcp', vport: 80, rip: R2, rport: 80, method: 'fullnat', weight: 0 }]);
     const syn = pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP, id: 5 }).tcp({ sport: 40000, dport: 80, flags: 'S', seq: 1 }).build();
@@ -466,4 +480,3 @@ describe('FULLNAT configuration', () => {
   });
 });
 
-void R2;
