@@ -178,6 +178,8 @@ export const OPTION_NAMES = [
   'laddr',
   'proxy-protocol',
   'toa',
+  // tapvs: Maglev table size for -s mh
+  'mh-table-size',
 ] as const;
 export type OptionName = (typeof OPTION_NAMES)[number];
 
@@ -190,7 +192,7 @@ interface Compat {
   optional?: readonly OptionName[];
   oneOf?: readonly OptionName[];
 }
-const SERVICE_OPTS: readonly OptionName[] = ['scheduler', 'persistent', 'netmask', 'ops', 'pe', 'sched-flags', 'proxy-protocol', 'toa'];
+const SERVICE_OPTS: readonly OptionName[] = ['scheduler', 'persistent', 'netmask', 'ops', 'pe', 'sched-flags', 'proxy-protocol', 'toa', 'mh-table-size'];
 const REAL_OPTS: readonly OptionName[] = [
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'tun-type', 'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
 ];
@@ -264,6 +266,8 @@ interface State {
   laddr?: string;
   /** --toa / --proxy-protocol: FULLNAT client-IP delivery; undefined = not given. */
   clientIp?: ClientIpMode;
+  /** --mh-table-size M; undefined = not given. */
+  mhTableSize?: number;
 }
 
 function _setOption(st: State, name: OptionName): void {
@@ -582,6 +586,15 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   },
   _flag(undefined, 'toa', 'toa', (st) => (st.clientIp = 'toa')),
+  {
+    long: 'mh-table-size',
+    arg: 'required',
+    apply: (st, v) => {
+      _setOption(st, 'mh-table-size');
+      if (!/^\d+$/.test(v!)) _fail(`illegal mh table size \`${v}' (a prime such as 4093 or 65537)`);
+      st.mhTableSize = Number(v);
+    },
+  },
   // tapvs
   {
     long: 'socket',
@@ -833,6 +846,7 @@ function _build(st: State, schedFlags: string[], timeouts: [number, number, numb
             netmask: st.netmask,
             // FULLNAT client-IP delivery: only when given (an edit without it keeps the current one).
             ...(st.clientIp === undefined ? {} : { clientIp: st.clientIp }),
+            ...(st.mhTableSize === undefined ? {} : { mhTableSize: st.mhTableSize }),
           },
         },
       };

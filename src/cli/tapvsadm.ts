@@ -267,6 +267,7 @@ Options:
   --laddr        -z local-address     FULLNAT local address (-P, -Q): on a connected prefix of the director
   --proxy-protocol v1|v2|disable      FULLNAT: PROXY protocol header to the real (TCP v1/v2, UDP v2 per datagram)
   --toa                               FULLNAT TCP: client address in TCP option 254 (needs the TOA module on the real)
+  --mh-table-size M                   -s mh: Maglev table size, a prime (4093 as IPVS; 65537 behind ECMP; tapvs)
   --weight       -w weight            capacity of real server (0..65535, default 1)
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections

@@ -244,7 +244,7 @@ export class Control {
       });
     return {
       proto: s.proto, vip: formatIPv4(s.addr), vport: s.port, scheduler: s.scheduler, schedFlags: s.schedFlagNames,
-      persistent: s.persistent, netmask: formatIPv4(s.netmask), stats: this.statsInfo('svc', s.slot), reals,
+      persistent: s.persistent, netmask: formatIPv4(s.netmask), ...(s.scheduler === 'mh' ? { mhTableSize: s.mhTableSize } : {}), stats: this.statsInfo('svc', s.slot), reals,
       laddrs: s.laddrs.map(formatIPv4), clientIp: s.clientIp,
     };
   }

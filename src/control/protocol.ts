@@ -22,6 +22,8 @@ export interface ServiceSpec extends ServiceKey {
   schedFlags?: string[];
   /** Persistence timeout in seconds (-p); 0 = not persistent. */
   persistent?: number;
+  /** mh: Maglev table size (a prime from MH_TABLE_SIZES; default 4093 as IPVS). tapvs extension. */
+  mhTableSize?: number;
   /** Persistence netmask (-M), dotted quad. */
   netmask?: string;
   /** FULLNAT local addresses: the whole list (replaces it), or additions/removals (tapvsadm -P / -Q). */
@@ -102,6 +104,8 @@ export interface ServiceInfo {
   schedFlags: string[];
   /** 0 when not persistent. */
   persistent: number;
+  /** Maglev table size (mh services only). */
+  mhTableSize?: number;
   netmask: string;
   stats: StatsInfo;
   /** Sorted by (address, port) as ipvsadm displays them. */

@@ -16,6 +16,7 @@ import {
 } from '../errors.js';
 import { fwdImplemented } from '../forward/index.js';
 import { getScheduler, parseSchedFlags } from '../sched/registry.js';
+import { DEFAULT_MH_TABLE_SIZE, MH_TABLE_SIZES } from '../sched/mh.js';
 import { FWD_CODES, protoFromName, type FwdMethod, type ProtoName, type ServiceKey } from '../types.js';
 import { formatIPv4, parseIPv4, prefixMask } from '../util/addr.js';
 import type { RealSpec, ServiceSpec } from './protocol.js';
@@ -42,6 +43,7 @@ export interface ServiceState {
   schedFlags: number;
   persistent: number;
   netmask: number;
+  mhTableSize: number;
   /** IPVS list order: newest first. */
   reals: RealState[];
   /** FULLNAT local addresses, in the order added. */
@@ -198,7 +200,7 @@ export class ServiceTable {
       }));
       const sched = getScheduler(s.scheduler)!;
       const table = sched.buildTable
-        ? sched.buildTable(s.reals.map((r) => ({ addr: r.addr, port: r.port, weight: r.weight, lastWeight: r.lastWeight })), s.schedFlags)
+        ? sched.buildTable(s.reals.map((r) => ({ addr: r.addr, port: r.port, weight: r.weight, lastWeight: r.lastWeight })), s.schedFlags, { mhTableSize: s.mhTableSize })
         : null;
       return {
         slot: s.slot, proto: protoFromName(s.proto), vaddr: s.addr, vport: s.port, scheduler: s.scheduler,
@@ -252,6 +254,13 @@ export class ServiceTable {
       netmask = typeof spec.netmask === 'string' ? parseIPv4(spec.netmask) : -1;
       if (netmask < 0) throw invalid(`service.netmask must be a dotted IPv4 netmask, got ${JSON.stringify(spec.netmask)}`);
     }
+    const mhTableSize = spec.mhTableSize ?? cur?.mhTableSize ?? DEFAULT_MH_TABLE_SIZE;
+    if (!MH_TABLE_SIZES.includes(mhTableSize)) {
+      throw invalid(`service.mhTableSize must be one of ${MH_TABLE_SIZES.join(', ')} (a prime), got ${JSON.stringify(mhTableSize)}`);
+    }
+    if (sched.name === 'mh' && cur && cur.reals.length > mhTableSize) {
+      throw invalid(`mh: ${cur.reals.length} reals do not fit a table of ${mhTableSize} slots`);
+    }
     if (port === 0 && persistent === 0) throw invalid('Zero port specified for non-persistent service');
     if (port === 0) throw invalid('port-zero (any port) services are not supported by this tapvs version yet');
     const clientIp = spec.clientIp ?? cur?.clientIp ?? 'none';
@@ -262,7 +271,7 @@ export class ServiceTable {
     const laddrs = this.validateLaddrs(spec, cur, addr);
     return {
       proto: spec.proto as ProtoName, addr, port, scheduler: sched.name, schedFlagNames: flagNames, schedFlags: flags,
-      persistent, netmask, clientIp, laddrs,
+      persistent, netmask, mhTableSize, clientIp, laddrs,
     };
   }
 

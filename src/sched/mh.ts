@@ -28,7 +28,8 @@
  */
 import { gcd, hasPorts, sortedOrder } from './hash.js';
 import {
-  NO_REAL, RF_OVERLOAD, SCHED_FLAG_1, SCHED_FLAG_2, type FlowKey, type SchedService, type Scheduler, type TableReal,
+  NO_REAL, RF_OVERLOAD, SCHED_FLAG_1, SCHED_FLAG_2, type FlowKey, type SchedParams, type SchedService, type Scheduler,
+  type TableReal,
 } from './scheduler.js';
 
 /** IPVS's default table size (CONFIG_IP_VS_MH_TAB_INDEX = 12). */
@@ -48,8 +49,8 @@ export const mh: Scheduler<null> = {
   name: 'mh',
   flags: { 'mh-fallback': MH_FALLBACK, 'mh-port': MH_PORT },
 
-  buildTable(reals: readonly TableReal[]): Int32Array {
-    return buildMaglevTable(reals, DEFAULT_MH_TABLE_SIZE);
+  buildTable(reals: readonly TableReal[], _flags?: number, params?: SchedParams): Int32Array {
+    return buildMaglevTable(reals, params?.mhTableSize ?? DEFAULT_MH_TABLE_SIZE);
   },
 
   init(): null {

@@ -60,6 +60,12 @@ export interface FlowKey {
   dport: number;
 }
 
+/** Per-service scheduler parameters beyond ipvsadm's flags (tapvs extensions). */
+export interface SchedParams {
+  /** mh: the Maglev table size, a prime (IPVS: 4093; 65537 behind ECMP). */
+  mhTableSize: number;
+}
+
 /** Input of buildTable: a real as configured (control thread), in IPVS list order. */
 export interface TableReal {
   addr: number;
@@ -78,7 +84,7 @@ export interface Scheduler<S = unknown> {
    * entries of the result are indexes into that list (-1 = empty). sh/dh/mh build from the reals sorted by
    * (address, port), not from list order, so equal configurations give equal tables on every director.
    */
-  buildTable?(reals: readonly TableReal[], schedFlags: number): Int32Array;
+  buildTable?(reals: readonly TableReal[], schedFlags: number, params?: SchedParams): Int32Array;
   /**
    * Worker: state for this snapshot's service; `prev` is the state under the previous snapshot, if any. Called
    * for every snapshot, also when nothing about this service changed (then `svc.realsKey` equals the previous

@@ -71,6 +71,14 @@ describe('tapvsadm → control thread', () => {
     expect(t.out).toContain('  -> 192.168.10.4:53              100        50         0          0         ');
   });
 
+  it('sets the Maglev table size per service and refuses sizes that are not one of the primes', async () => {
+    expect(await adm('-A', '-t', '10.0.0.3:80', '-s', 'mh', '--mh-table-size', '65537')).toMatchObject({ code: 0, err: '' });
+    const bad = await adm('-A', '-t', '10.0.0.4:80', '-s', 'mh', '--mh-table-size', '65536');
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toContain('service.mhTableSize must be one of');
+    expect((await adm('-D', '-t', '10.0.0.3:80')).code).toBe(0);
+  });
+
   it('edits a service in place with -E (scheduler change) and keeps its reals', async () => {
     expect((await adm('-E', '-t', '10.0.0.1:443', '-s', 'rr')).code).toBe(0);
     const r = await adm('-L', '-n', '-t', '10.0.0.1:443');
