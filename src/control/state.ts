@@ -164,6 +164,9 @@ export class ServiceTable {
     const svc = this.mustFind(key, serviceNotDefined);
     const v = this.validateReal(svc, spec, undefined);
     if (svc.reals.some((r) => r.addr === v.addr && r.port === v.port)) throw destExists();
+    if (svc.scheduler === 'mh' && svc.reals.length >= svc.mhTableSize) {
+      throw invalid(`mh: a table of ${svc.mhTableSize} slots cannot take more reals (IPVS: EINVAL)`);
+    }
     const real: RealState = { ...v, slot: this.realSlots.take((s) => !this.realSlotInUse(s)) };
     svc.reals.unshift(real);
     return real;
