@@ -267,7 +267,9 @@ export class ServiceTable {
     if (port === 0 && persistent === 0) throw invalid('Zero port specified for non-persistent service');
     if (port === 0) throw invalid('port-zero (any port) services are not supported by this tapvs version yet');
     const clientIp = spec.clientIp ?? cur?.clientIp ?? 'none';
-    if (!(clientIp in CLIENT_IP_CODES)) throw invalid('service.clientIp must be one of none, toa, proxy-v1, proxy-v2');
+    if (typeof clientIp !== 'string' || !Object.hasOwn(CLIENT_IP_CODES, clientIp)) {
+      throw invalid('service.clientIp must be one of none, toa, proxy-v1, proxy-v2');
+    }
     if (spec.proto === 'udp' && (clientIp === 'toa' || clientIp === 'proxy-v1')) {
       throw invalid(`${clientIp === 'toa' ? 'TOA' : 'PROXY protocol v1'} is for TCP services only; a UDP service takes proxy-v2`);
     }

@@ -468,7 +468,9 @@ describe('FULLNAT configuration', () => {
       .toBe('TOA is for TCP services only; a UDP service takes proxy-v2');
     expect(await err(d, { op: 'add-service', service: { proto: 'udp', vip: VIP, vport: 53, clientIp: 'proxy-v1' } }))
       .toBe('PROXY protocol v1 is for TCP services only; a UDP service takes proxy-v2');
-    expect(await err(d, { op: 'add-service', service: { ...svc, clientIp: 'uoa' } })).toBe('service.clientIp must be one of none, toa, proxy-v1, proxy-v2');
+    for (const bad of ['uoa', 'toString', 3]) {
+      expect(await err(d, { op: 'add-service', service: { ...svc, clientIp: bad } })).toBe('service.clientIp must be one of none, toa, proxy-v1, proxy-v2');
+    }
     await d.ok({ op: 'add-service', service: { proto: 'udp', vip: VIP, vport: 53, clientIp: 'proxy-v2' } });
   });
 
