@@ -42,14 +42,27 @@ export function isRelatedIcmp(type: number): boolean {
  * no free slot, or one that must not be sent) counts `icmp_errors_suppressed`.
  */
 export function sendIcmpError(ctx: FwdContext, pk: Pkt, type: number, code: number, info: number): boolean {
+  if (pk.proto === PROTO_ICMP && isIcmpError(ctx.u8[pk.l4]!)) {
+    ctx.f64[C.icmp_errors_suppressed]!++;
+    return false;
+  }
+  return sendIcmpAbout(ctx, pk.l3, pk.l4 - pk.l3 + QUOTE_L4, pk.saddr, pk.daddr, type, code, info);
+}
+
+/**
+ * Sends `client` an ICMP error from `vip` about the IPv4 packet at `at` (quoting `quote` bytes of it: its
+ * header and the first L4 bytes), e.g. a packet that came back inside another ICMP error (TUN's outer header).
+ * Same rules and counters as sendIcmpError; the caller has checked the packet is not itself an ICMP error.
+ */
+export function sendIcmpAbout(
+  ctx: FwdContext, at: number, quote: number, client: number, vip: number, type: number, code: number, info: number,
+): boolean {
   const u8 = ctx.u8;
   const dv = ctx.dv;
   const link = ctx.link;
   const f64 = ctx.f64;
-  const client = pk.saddr;
   const top = client >>> 24;
-  if ((pk.proto === PROTO_ICMP && isIcmpError(u8[pk.l4]!)) || client === 0 || top === 127 || top >= 224 ||
-      link.owns(client) || !link.icmpAllowed()) {
+  if (client === 0 || top === 127 || top >= 224 || link.owns(client) || !link.icmpAllowed()) {
     f64[C.icmp_errors_suppressed]!++;
     return false;
   }
@@ -58,7 +71,6 @@ export function sendIcmpError(ctx: FwdContext, pk: Pkt, type: number, code: numb
     f64[C.icmp_errors_suppressed]!++;
     return false;
   }
-  const quote = pk.l4 - pk.l3 + QUOTE_L4;
   const ip = b + ETH_HLEN;
   const ic = ip + IP_HLEN;
   const ipLen = IP_HLEN + ICMP_HLEN + quote;
@@ -71,7 +83,7 @@ export function sendIcmpError(ctx: FwdContext, pk: Pkt, type: number, code: numb
   u8[ip + 8] = ICMP_TTL;
   u8[ip + 9] = PROTO_ICMP;
   dv.setUint16(ip + 10, 0);
-  dv.setInt32(ip + 12, pk.daddr); // the VIP the client talked to
+  dv.setInt32(ip + 12, vip); // the VIP the client talked to
   dv.setInt32(ip + 16, client);
   dv.setUint16(ip + 10, ~csumPartial(u8, ip, IP_HLEN, 0) & 0xffff);
   u8[ic] = type;
@@ -79,7 +91,7 @@ export function sendIcmpError(ctx: FwdContext, pk: Pkt, type: number, code: numb
   dv.setUint16(ic + 2, 0);
   dv.setUint16(ic + 4, 0); // unused
   dv.setUint16(ic + 6, info);
-  u8.copyWithin(ic + ICMP_HLEN, pk.l3, pk.l3 + quote);
+  u8.copyWithin(ic + ICMP_HLEN, at, at + quote);
   dv.setUint16(ic + 2, ~csumPartial(u8, ic, ICMP_HLEN + quote, 0) & 0xffff);
   return link.output(b, ETH_HLEN + ipLen, client);
 }

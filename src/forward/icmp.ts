@@ -24,12 +24,14 @@ import { csumPartial, csumUpdate16, csumUpdate32 } from '../packet/checksum.js';
 import {
   ICMP_CSUM, ICMP_HLEN, IP_CSUM, IP_DST, IP_HLEN, IP_OFFMASK, IP_SRC, IP_TTL, PROTO_TCP, PROTO_UDP, TCP_CSUM, TCP_SEQ,
   UDP_CSUM,
+  PROTO_IPIP, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IP_FLAG_DF,
 } from '../packet/offsets.js';
 import type { Pkt } from '../packet/parse.js';
 import { FwdCode } from '../types.js';
 import { CF_TEMPLATE, NIL } from '../worker/conn-table.js';
 import { C, D, REAL_BASE, SF_INBYTES, SF_INPKTS, SF_OUTBYTES, SF_OUTPKTS, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
 import { toClientSeq } from './client-ip.js';
+import { sendIcmpAbout } from './icmp-send.js';
 import { FORWARDERS, type FwdContext } from './index.js';
 
 /** Quoted bytes needed after the quoted IP header: the ports (RFC 792 guarantees 8). */
@@ -112,6 +114,7 @@ export function icmpError(ctx: FwdContext, pk: Pkt): boolean {
   const q = pk.l4 + ICMP_HLEN;
   const qlen = pk.l4len - ICMP_HLEN;
   const proto = u8[q + 9]!;
+  if (proto === PROTO_IPIP) return tunnelError(ctx, pk, q, qlen);
   if (qlen < QUOTE_MIN || u8[q] !== 0x45 || (dv.getUint16(q + 6) & IP_OFFMASK) !== 0 ||
       (proto !== PROTO_TCP && proto !== PROTO_UDP)) {
     f64[D.icmp_unhandled]!++;
@@ -169,4 +172,45 @@ export function icmpError(ctx: FwdContext, pk: Pkt): boolean {
   }
   f64[C.icmp_translated]!++;
   return ctx.link.output(pk.base, pk.len, real);
+}
+
+/**
+ * An error from the network about an IPIP packet we sent to a TUN real (the quote is our outer header and the
+ * client's packet inside it). IPVS finds the conn by the inner packet and tells the client: frag-needed with
+ * the path MTU less the 20-byte outer header (when the client set DF and the result is above 88), any other
+ * related error re-originated with the same type and code. The client then lowers its path MTU (or gives up)
+ * for the VIP, which is what it needs: the director never fragments on its behalf.
+ */
+function tunnelError(ctx: FwdContext, pk: Pkt, q: number, qlen: number): boolean {
+  const u8 = ctx.u8;
+  const dv = ctx.dv;
+  const f64 = ctx.f64;
+  const inner = q + IP_HLEN;
+  const innerQuote = qlen - IP_HLEN;
+  const proto = u8[inner + 9]!;
+  if (u8[q] !== 0x45 || innerQuote < QUOTE_MIN || u8[inner] !== 0x45 || (proto !== PROTO_TCP && proto !== PROTO_UDP)) {
+    f64[D.icmp_unhandled]!++;
+    return false;
+  }
+  const client = dv.getInt32(inner + IP_SRC);
+  const vip = dv.getInt32(inner + IP_DST);
+  const c = ctx.conns.lookupIn(proto, client, dv.getUint16(inner + IP_HLEN), vip, dv.getUint16(inner + IP_HLEN + 2));
+  if (c === NIL || ctx.conns.fwd[c] !== FwdCode.TUN) {
+    f64[D.icmp_unhandled]!++;
+    return false;
+  }
+  const type = u8[pk.l4]!;
+  const code = u8[pk.l4 + 1]!;
+  let info = 0;
+  if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED) {
+    const mtu = dv.getUint16(pk.l4 + 6) - IP_HLEN;
+    if ((dv.getUint16(inner + 6) & IP_FLAG_DF) === 0 || mtu <= 88) {
+      f64[D.icmp_unhandled]!++;
+      return false;
+    }
+    info = mtu;
+  }
+  count(ctx, c, pk, true);
+  f64[C.icmp_translated]!++;
+  return sendIcmpAbout(ctx, inner, QUOTE_MIN, client, vip, type, code, info);
 }
