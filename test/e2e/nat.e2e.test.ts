@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { ROOT, Testbed, e2eSkipReason, nsExec, run } from '../helpers/testbed.js';
+import { trafficShapeTests } from '../helpers/shapes.js';
 
 const skip = e2eSkipReason();
 const VIP = '198.18.0.100';
@@ -137,26 +138,7 @@ describe.skipIf(skip !== null)(`NAT end to end over a real TAP${skip ? ` (skippe
     expect(st.drops.tx_failed).toBe(0);
     expect(nsExec(bed.lan, ['ip', '-br', 'link', 'show', bed.tap])).toContain(bed.tap);
   }, 60_000);
-  it('delivers a 1 MB body', async () => {
-    const r = await bed.node(bed.cli, `
-      fetch('http://${VIP}/?bytes=1048576').then(async (res) => {
-        const b = Buffer.from(await res.arrayBuffer());
-        console.log(JSON.stringify({ status: res.status, len: b.length, x: b.every((c) => c === 120), by: res.headers.get('x-served-by') }));
-      })`, 60_000);
-    expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ status: 200, len: 1048576, x: true, by: expect.stringMatching(/^r[12]$/) });
-  }, 90_000);
-
-  it('holds 250 connections open at once, all counted active, and answers on every one', async () => {
-    let activeWhileOpen = 0;
-    const res = await bed.parallelHttp(bed.cli, VIP, 80, 250, async () => {
-      const l = await bed.adm(['-L', '-n', '-t', `${VIP}:80`]);
-      activeWhileOpen = l.stdout.split('\n').filter((x) => x.includes('->') && x.includes('Masq'))
-        .reduce((s, x) => s + Number(x.trim().split(/\s+/)[4]), 0); // ActiveConn column
-    });
-    expect(res).toMatchObject({ connected: 250, ok: 250, failed: 0 });
-    expect(res.byServer).toEqual({ r1: 125, r2: 125 });
-    expect(activeWhileOpen).toBeGreaterThanOrEqual(250);
-  }, 120_000);
+  trafficShapeTests(bed, VIP, 'Masq');
 
   it('translates a real\'s ICMP port unreachable back to the client (outer and quoted headers from the VIP)', async () => {
     for (const args of [['-A', '-u', `${VIP}:5399`, '-s', 'rr'], ['-a', '-u', `${VIP}:5399`, '-r', '198.18.1.11:5399', '-m']]) {
