@@ -175,6 +175,22 @@ describe('NAT pipeline over the in-memory PacketIO', () => {
     expect(bad).toMatchObject({ ok: false, error: { code: 'EINVAL', message: 'tcp must be an integer in 0..2147483' } });
   });
 
+  it('zeroes counters with -Z (all, or one service) and keeps connections and their counts', async () => {
+    b.io.inject(syn(45000));
+    b.w.pump();
+    answerArp(b);
+    expect(b.control.list().services[0]!.stats.conns).toBe(1);
+    await ok(b.control, { op: 'zero', service: svcKey });
+    const svc = b.control.list().services[0]!;
+    expect(svc.stats).toMatchObject({ conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 });
+    expect(svc.reals.reduce((n, r) => n + r.active, 0)).toBe(1);
+    b.io.inject(syn(45000, 'A'));
+    b.w.pump();
+    expect(b.control.list().services[0]!.stats).toMatchObject({ conns: 0, inpkts: 1, inbytes: 40 });
+    await ok(b.control, { op: 'zero' });
+    expect(b.control.list().services[0]!.stats.inpkts).toBe(0);
+  });
+
   it('answers ICMP echo to the VIP', () => {
     b.io.inject(pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).icmp({ type: 8, id: 7, seq: 1 }).payload('ping').build());
     b.w.pump();
