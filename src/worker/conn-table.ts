@@ -6,10 +6,10 @@
  * the OS maps untouched pages lazily, so a large capacity costs memory only as it fills. An entry is found
  * by two hash indexes, as in IPVS/DPVS: the inbound key (proto, client addr:port, virtual addr:port) for
  * client→real packets, and the outbound key (proto, real addr:port, client-side addr:port) for NAT replies.
- * Chains are singly linked; buckets are a power of two ≥ capacity. Each index keeps its key and chain link
- * together in one 16-byte record per entry (`kin`/`kout`: address, address, both ports, next), so a lookup touches
- * one cache line per chain step instead of one per field: at 10^6 entries that halves the lookup cost. The
- * per-field arrays (caddr, dport, ...) hold the same values for the forwarders and listings.
+ * Each index is open-addressed with linear probing at load ≤ 1/2 over 16-byte slot records (address, address,
+ * both ports, row), so a lookup usually reads one cache line of one array — at 10^6 entries the lookup cost is
+ * that one miss. Deletion shifts the following entries back (no tombstones). The per-field arrays (caddr,
+ * dport, ...) hold each entry's values for the forwarders and listings; free rows are threaded through wheelNext.
  *
  * Expiry uses a lazy timer wheel with 1-second slots: a packet only stores a new `expires` time; when the wheel
  * reaches the slot an entry was filed under, the entry either expires or is re-filed under its current
@@ -89,11 +89,9 @@ export class ConnTable {
   readonly expires: Float64Array;
 
   /** Inbound key records, 4 int32 per entry: caddr, vaddr, cport<<16|vport, next row in the chain. */
-  private readonly kin: Int32Array;
+  private readonly idxIn: Int32Array;
   /** Outbound key records: daddr, laddr, dport<<16|lport, next row in the chain. */
-  private readonly kout: Int32Array;
-  private readonly bucketsIn: Int32Array;
-  private readonly bucketsOut: Int32Array;
+  private readonly idxOut: Int32Array;
   private readonly mask: number;
   private readonly wheelNext: Int32Array;
   /** Previous row in the wheel slot, or -2 - slot for the slot's head. */
@@ -128,49 +126,82 @@ export class ConnTable {
     this.ctrl = new Int32Array(capacity);
     this.nctl = new Int32Array(capacity);
     this.expires = new Float64Array(capacity);
-    this.kin = new Int32Array(capacity * 4);
-    this.kout = new Int32Array(capacity * 4);
     this.wheelNext = new Int32Array(capacity);
     this.wheelPrev = new Int32Array(capacity);
     this.wheelSlot = new Uint16Array(capacity);
     let buckets = 1;
     while (buckets < capacity) buckets <<= 1;
-    this.mask = buckets - 1;
-    this.bucketsIn = new Int32Array(buckets).fill(NIL);
-    this.bucketsOut = new Int32Array(buckets).fill(NIL);
+    this.mask = buckets * 2 - 1;
+    // Open addressing with linear probing at load ≤ 1/2: a slot is a 16-byte record (key, key, ports, row), so a
+    // lookup usually reads one cache line of one array.
+    this.idxIn = new Int32Array(buckets * 2 * 4).fill(NIL);
+    this.idxOut = new Int32Array(buckets * 2 * 4).fill(NIL);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(NIL);
     this.wheelTail = new Int32Array(WHEEL_SLOTS).fill(NIL);
     this.wheelSec = Math.floor(nowMs / 1000);
     // Free list threaded through the inbound chain links.
-    for (let i = 0; i < capacity - 1; i++) this.kin[i * 4 + 3] = i + 1;
-    if (capacity > 0) this.kin[(capacity - 1) * 4 + 3] = NIL;
+    // Free rows are threaded through wheelNext (a free row is in no wheel slot).
+    for (let i = 0; i < capacity - 1; i++) this.wheelNext[i] = i + 1;
+    if (capacity > 0) this.wheelNext[capacity - 1] = NIL;
     this.freeHead = capacity > 0 ? 0 : NIL;
   }
 
   /** Inbound lookup: client → virtual service. Returns the row or NIL. */
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    const k = this.kin;
-    const ports = (cport << 16) | vport;
-    let c = this.bucketsIn[hash5(proto, caddr, cport, vaddr, vport) & this.mask]!;
-    while (c !== NIL) {
-      const r = c << 2;
-      if (k[r] === caddr && k[r + 1] === vaddr && k[r + 2] === ports && this.proto[c] === proto) return c;
-      c = k[r + 3]!;
-    }
-    return NIL;
+    return this.find(this.idxIn, hash5(proto, caddr, cport, vaddr, vport), proto, caddr, vaddr, (cport << 16) | vport);
   }
 
   /** Outbound lookup: real → client-side address (client for NAT, local address for FULLNAT). */
   lookupOut(proto: number, daddr: number, dport: number, laddr: number, lport: number): number {
-    const k = this.kout;
-    const ports = (dport << 16) | lport;
-    let c = this.bucketsOut[hash5(proto, daddr, dport, laddr, lport) & this.mask]!;
-    while (c !== NIL) {
-      const r = c << 2;
-      if (k[r] === daddr && k[r + 1] === laddr && k[r + 2] === ports && this.proto[c] === proto) return c;
-      c = k[r + 3]!;
+    return this.find(this.idxOut, hash5(proto, daddr, dport, laddr, lport), proto, daddr, laddr, (dport << 16) | lport);
+  }
+
+  private find(idx: Int32Array, h: number, proto: number, a: number, b: number, ports: number): number {
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const r = i << 2;
+      const row = idx[r + 3]!;
+      if (row === NIL) return NIL;
+      if (idx[r] === a && idx[r + 1] === b && idx[r + 2] === ports && this.proto[row] === proto) return row;
     }
-    return NIL;
+  }
+
+  private place(idx: Int32Array, h: number, a: number, b: number, ports: number, row: number): void {
+    const mask = this.mask;
+    let i = h & mask;
+    while (idx[(i << 2) + 3] !== NIL) i = (i + 1) & mask;
+    const r = i << 2;
+    idx[r] = a;
+    idx[r + 1] = b;
+    idx[r + 2] = ports;
+    idx[r + 3] = row;
+  }
+
+  /** Removes row c from index idx (linear probing, backward-shift deletion: no tombstones). */
+  private unplace(idx: Int32Array, h: number, c: number): void {
+    const mask = this.mask;
+    let i = h & mask;
+    while (idx[(i << 2) + 3] !== c) {
+      if (idx[(i << 2) + 3] === NIL) return;
+      i = (i + 1) & mask;
+    }
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const rj = j << 2;
+      const row = idx[rj + 3]!;
+      if (row === NIL) break;
+      const ports = idx[rj + 2]!;
+      const home = hash5(this.proto[row]!, idx[rj]!, ports >>> 16, idx[rj + 1]!, ports & 0xffff) & mask;
+      // Move j back to the hole at i unless its home lies cyclically in (i, j].
+      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (stays) continue;
+      const ri = i << 2;
+      idx[ri] = idx[rj]!;
+      idx[ri + 1] = idx[rj + 1]!;
+      idx[ri + 2] = ports;
+      idx[ri + 3] = row;
+      i = j;
+    }
+    idx[(i << 2) + 3] = NIL;
   }
 
   /**
@@ -184,7 +215,7 @@ export class ConnTable {
     const expires = this.now + timeoutMs;
     const c = this.freeHead;
     if (c === NIL) return NIL;
-    this.freeHead = this.kin[(c << 2) + 3]!;
+    this.freeHead = this.wheelNext[c]!;
     this.proto[c] = proto;
     this.caddr[c] = caddr;
     this.cport[c] = cport;
@@ -202,21 +233,8 @@ export class ConnTable {
     this.ctrl[c] = NIL;
     this.nctl[c] = 0;
     this.expires[c] = expires;
-    const r = c << 2;
-    const kin = this.kin;
-    const kout = this.kout;
-    const hi = hash5(proto, caddr, cport, vaddr, vport) & this.mask;
-    kin[r] = caddr;
-    kin[r + 1] = vaddr;
-    kin[r + 2] = (cport << 16) | vport;
-    kin[r + 3] = this.bucketsIn[hi]!;
-    this.bucketsIn[hi] = c;
-    const ho = hash5(proto, daddr, dport, laddr, lport) & this.mask;
-    kout[r] = daddr;
-    kout[r + 1] = laddr;
-    kout[r + 2] = (dport << 16) | lport;
-    kout[r + 3] = this.bucketsOut[ho]!;
-    this.bucketsOut[ho] = c;
+    this.place(this.idxIn, hash5(proto, caddr, cport, vaddr, vport), caddr, vaddr, (cport << 16) | vport, c);
+    this.place(this.idxOut, hash5(proto, daddr, dport, laddr, lport), daddr, laddr, (dport << 16) | lport, c);
     this.file(c, expires);
     this.count++;
     return c;
@@ -277,8 +295,7 @@ export class ConnTable {
   /** Takes entry c out of the inbound index: it no longer matches lookups but lives on until it expires. */
   unindexIn(c: number): void {
     if (this.flags[c]! & CF_NOINDEX_IN) return;
-    const hi = hash5(this.proto[c]!, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!) & this.mask;
-    this.unchain(this.bucketsIn, this.kin, hi, c);
+    this.unplace(this.idxIn, hash5(this.proto[c]!, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!), c);
     this.flags[c] = this.flags[c]! | CF_NOINDEX_IN;
   }
 
@@ -331,31 +348,12 @@ export class ConnTable {
   private free(c: number): void {
     const proto = this.proto[c]!;
     if (!(this.flags[c]! & CF_NOINDEX_IN)) {
-      const hi = hash5(proto, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!) & this.mask;
-      this.unchain(this.bucketsIn, this.kin, hi, c);
+      this.unplace(this.idxIn, hash5(proto, this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!), c);
     }
-    const ho = hash5(proto, this.daddr[c]!, this.dport[c]!, this.laddr[c]!, this.lport[c]!) & this.mask;
-    this.unchain(this.bucketsOut, this.kout, ho, c);
+    this.unplace(this.idxOut, hash5(proto, this.daddr[c]!, this.dport[c]!, this.laddr[c]!, this.lport[c]!), c);
     this.flags[c] = 0;
-    this.kin[(c << 2) + 3] = this.freeHead;
+    this.wheelNext[c] = this.freeHead;
     this.freeHead = c;
     this.count--;
-  }
-
-  /** Removes row c from the chain of bucket b; `k` is the index's record array (link at offset 3). */
-  private unchain(buckets: Int32Array, k: Int32Array, b: number, c: number): void {
-    let p = buckets[b]!;
-    if (p === c) {
-      buckets[b] = k[(c << 2) + 3]!;
-      return;
-    }
-    while (p !== NIL) {
-      const n = k[(p << 2) + 3]!;
-      if (n === c) {
-        k[(p << 2) + 3] = k[(c << 2) + 3]!;
-        return;
-      }
-      p = n;
-    }
   }
 }
