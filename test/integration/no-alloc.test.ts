@@ -14,6 +14,27 @@ const DIR = '02:aa:00:00:00:01';
 const CL = '02:cc:00:00:00:02';
 const R1 = '02:11:00:00:00:11';
 
+
+/**
+ * Young-generation collections while `work` runs. Allocating even 16 bytes per frame over millions of frames
+ * fills the nursery (a few MB) again and again — dozens of scavenges; zero per-frame allocation leaves only the
+ * per-batch clock read (one boxed number per 64 frames), i.e. at most a collection or two. GC entries are
+ * delivered asynchronously, hence the waits around the work.
+ */
+async function minorGcsDuring(work: () => void): Promise<number> {
+  let minor = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  await new Promise((r) => setTimeout(r, 20));
+  minor = 0;
+  work();
+  await new Promise((r) => setTimeout(r, 20));
+  obs.disconnect();
+  return minor;
+}
+
 describe('packet path', () => {
   it('does not allocate per packet', async () => {
     const control = new Control({ mac: DIR, addrs: [{ addr: parseIPv4('198.18.0.1'), prefix: 24 }, { addr: parseIPv4('198.18.1.1'), prefix: 24 }], gateway: 0, verifyL4: true });
@@ -40,21 +61,9 @@ describe('packet path', () => {
       for (let i = 0; i < n; i++) w.dp.step();
     };
     run(20_000); // warm up: JIT, inline caches
-    // Count young-generation collections while 4M frames go through: allocating even 16 bytes per frame would
-    // fill the nursery (a few MB) again and again — dozens of scavenges. Zero per-frame allocation leaves only
-    // the per-batch clock read (one boxed number per 64 frames), i.e. at most a collection or two.
-    let minor = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    await new Promise((r) => setTimeout(r, 20));
-    minor = 0;
     const FRAMES = 4_000_000;
     const sentBefore = io.sentCount;
-    run(FRAMES / w.dp.batch);
-    await new Promise((r) => setTimeout(r, 20)); // GC entries are delivered asynchronously
-    obs.disconnect();
+    const minor = await minorGcsDuring(() => run(FRAMES / w.dp.batch));
     expect(io.sentCount - sentBefore).toBe(FRAMES);
     expect(minor).toBeLessThanOrEqual(3);
     const drops = control.status().drops;
@@ -94,19 +103,10 @@ describe('packet path, DR and TUN', () => {
       for (let i = 0; i < n; i++) w.dp.step();
     };
     run(60_000); // longer warm-up: the forwarder call site turns polymorphic and is re-optimized
-    let minor = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    await new Promise((r) => setTimeout(r, 20));
-    minor = 0;
     const FRAMES = 4_000_000;
     const dropsBefore = control.status().drops;
     const sentBefore = io.sentCount;
-    run(FRAMES / w.dp.batch);
-    await new Promise((r) => setTimeout(r, 20));
-    obs.disconnect();
+    const minor = await minorGcsDuring(() => run(FRAMES / w.dp.batch));
     expect(minor).toBeLessThanOrEqual(3);
     const drops = control.status().drops;
     const moved = Object.fromEntries(Object.keys(drops).filter((k) => drops[k] !== dropsBefore[k]).map((k) => [k, drops[k]! - dropsBefore[k]!]));
@@ -137,18 +137,9 @@ describe('tapvs decap', () => {
       for (let i = 0; i < n; i++) d.step();
     };
     run(60_000);
-    let minor = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    await new Promise((r) => setTimeout(r, 20));
-    minor = 0;
     const N = 4_000_000;
     const before = tx.sentCount;
-    run(N / d.batch);
-    await new Promise((r) => setTimeout(r, 20));
-    obs.disconnect();
+    const minor = await minorGcsDuring(() => run(N / d.batch));
     expect(tx.sentCount - before).toBe(N);
     expect(minor).toBeLessThanOrEqual(3);
   });
@@ -207,19 +198,10 @@ describe('packet path, FULLNAT with TOA and PROXY protocol', () => {
       for (let i = 0; i < n; i++) w.dp.step();
     };
     run(60_000);
-    let minor = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    await new Promise((r) => setTimeout(r, 20));
-    minor = 0;
     const FRAMES = 4_000_000;
     const before = control.status();
     const sentBefore = io.sentCount;
-    run(FRAMES / w.dp.batch);
-    await new Promise((r) => setTimeout(r, 20));
-    obs.disconnect();
+    const minor = await minorGcsDuring(() => run(FRAMES / w.dp.batch));
     expect(minor).toBeLessThanOrEqual(3);
     const after = control.status();
     const moved = Object.fromEntries(Object.keys(after.drops).filter((k) => after.drops[k] !== before.drops[k]).map((k) => [k, after.drops[k]! - before.drops[k]!]));
