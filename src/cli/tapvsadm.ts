@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ControlClient, resolveSocketPath } from '../control/client.js';
 import type { ConnListResult, ListResult, StatusResult } from '../control/protocol.js';
 import { IPVS_MESSAGES, LbError } from '../errors.js';
+import type { ServiceKey } from '../types.js';
 import { DEFAULT_SOCKET_PATH, IPVS_VERSION_STRING, SOCKET_ENV } from '../defaults.js';
 import { PROTOCOL_VERSION } from '../control/protocol.js';
 import { PROGRAM, UnsupportedError, UsageError, parseArgs, tryHelpLine, type ChangeRequest, type Command } from './args.js';
@@ -94,13 +95,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 async function _run(client: ControlClient, command: Command, io: CliIo): Promise<number> {
   switch (command.kind) {
     case 'list': {
-      let res: ListResult;
-      try {
-        res = await client.request(command.service ? { op: 'list', service: command.service } : { op: 'list' });
-      } catch (err) {
-        return _daemonError(io, 'list', err, EXIT.LIST_FAILED);
-      }
-      if (!res || !Array.isArray(res.services)) return _transport(io, 'malformed list reply from daemon');
+      const res = await _fetchList(client, io, command.service);
+      if (typeof res === 'number') return res;
       if (command.service) {
         const k = command.service;
         const services = res.services.filter((s) => s.proto === k.proto && s.vip === k.vip && s.vport === k.vport);
@@ -138,13 +134,8 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       return EXIT.OK;
     }
     case 'get-laddr': {
-      let res: ListResult;
-      try {
-        res = await client.request(command.service ? { op: 'list', service: command.service } : { op: 'list' });
-      } catch (err) {
-        return _daemonError(io, 'list', err, EXIT.LIST_FAILED);
-      }
-      if (!res || !Array.isArray(res.services)) return _transport(io, 'malformed list reply from daemon');
+      const res = await _fetchList(client, io, command.service);
+      if (typeof res === 'number') return res;
       io.stdout.write(formatLaddrs(res.services, command.service !== undefined));
       return EXIT.OK;
     }
@@ -184,6 +175,18 @@ function _daemonError(io: CliIo, op: ChangeRequest['op'] | 'list' | 'status', er
   if (err.code === 'EIO') return _transport(io, err.message);
   io.stderr.write(ipvsMessage(op, err) + '\n');
   return exitCode;
+}
+
+/** The daemon's `list` reply (all services, or one), or the exit code after printing why there is none. */
+async function _fetchList(client: ControlClient, io: CliIo, service: ServiceKey | undefined): Promise<ListResult | number> {
+  let res: ListResult;
+  try {
+    res = await client.request(service ? { op: 'list', service } : { op: 'list' });
+  } catch (err) {
+    return _daemonError(io, 'list', err, EXIT.LIST_FAILED);
+  }
+  if (!res || !Array.isArray(res.services)) return _transport(io, 'malformed list reply from daemon');
+  return res;
 }
 
 function _transport(io: CliIo, message: string): number {
