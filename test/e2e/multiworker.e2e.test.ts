@@ -30,17 +30,14 @@ describe.skipIf(skip !== null)(`two workers on a multi-queue TAP${skip ? ` (skip
     bed.up();
     await bed.startReals(['--echo', '7']);
     await bed.startDaemon(['--workers', '2']);
-    for (const args of [
+    await bed.configure([
       ['-A', '-t', `${VIP}:80`, '-s', 'wlc'],
       ['-a', '-t', `${VIP}:80`, '-r', '198.18.1.11:80', '-m'],
       ['-a', '-t', `${VIP}:80`, '-r', '198.18.1.12:80', '-m'],
       ['-A', '-t', `${VIP}:7`, '-s', 'rr'],
       ['-a', '-t', `${VIP}:7`, '-r', '198.18.1.11:7', '-m'],
       ['-a', '-t', `${VIP}:7`, '-r', '198.18.1.12:7', '-m'],
-    ]) {
-      const r = await bed.adm(args);
-      expect(r, r.stderr).toMatchObject({ code: 0 });
-    }
+    ]);
   }, 60_000);
 
   afterAll(async () => {

@@ -3,6 +3,7 @@
  * test starts is tracked and killed in teardown, and the namespaces are removed even when a test fails.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -202,6 +203,14 @@ export class Testbed {
         console.log(JSON.stringify(await c.request({ op: 'status' }))); c.close();
       })`], 20_000);
     return JSON.parse(r.stdout);
+  }
+
+  /** Runs tapvsadm command lines in order; fails the test, naming the command and its error, if one fails. */
+  async configure(commands: string[][]): Promise<void> {
+    for (const args of commands) {
+      const r = await this.adm(args);
+      expect(r, `tapvsadm ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 0 });
+    }
   }
 
   /** Runs tapvsadm against this bed's daemon. */
