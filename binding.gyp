@@ -7,7 +7,8 @@
         "native/batch_io.cc",
         "native/checksum.cc",
         "native/steer.cc",
-        "native/tap.cc"
+        "native/tap.cc",
+        "native/uring.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -69,7 +69,7 @@ tapvs_case() {
   export TAPVS_SOCKET=$WORK/tapvs-$w.sock
   # `ip netns exec` directly (not through the nsx function, which would fork a subshell): $! must be the daemon.
   ip netns exec "$P-lan" node bin/tapvs.js run --tap "${P}tap" --workers "$w" --addr 198.18.0.1/24 --addr 198.18.1.1/24 \
-    --socket "$TAPVS_SOCKET" >"$WORK/tapvs-$w.log" 2>&1 &
+    --socket "$TAPVS_SOCKET" ${TAPVS_ARGS:-} >"$WORK/tapvs-$w.log" 2>&1 &
   local dpid=$!
   for _ in $(seq 100); do [ -S "$TAPVS_SOCKET" ] && break; sleep 0.1; done
   node bin/tapvsadm.js -A -u $VIP:9000 -s rr

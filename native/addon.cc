@@ -6,12 +6,14 @@
 #include "checksum.h"
 #include "steer.h"
 #include "tap.h"
+#include "uring.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tapvs::InitTap(env, exports);
   tapvs::InitBatchIo(env, exports);
   tapvs::InitChecksum(env, exports);
   tapvs::InitSteer(env, exports);
+  tapvs::InitUring(env, exports);
   return exports;
 }
 

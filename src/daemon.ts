@@ -26,6 +26,8 @@ export interface DaemonOptions {
   maxConns?: number;
   batch?: number;
   verifyL4?: boolean;
+  /** io_uring batched I/O in the workers (default true; falls back to read/write where unavailable). */
+  uring?: boolean;
   /** IPVS expire_nodest_conn / expire_quiescent_template behaviours (default off, as IPVS). */
   policy?: Partial<ConnPolicy>;
   /** MTU of the TAP segment (default DEFAULT_MTU); TUN's tunnel MTU is this − 20. */
@@ -106,10 +108,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     (fd, id) =>
       new ThreadWorker({
         id, fd, workers: o.workers, neigh, batch: o.batch ?? DEFAULT_BATCH, maxConns: o.maxConns ?? DEFAULT_MAX_CONNS,
+        uring: o.uring ?? true,
         snapshot: () => control.snapshot(),
         onMessage: (m) => {
           if (m.type === 'ready') {
             ready.add(m.id);
+            log('info', 'worker ready', { worker: m.id, io: m.io });
             if (ready.size === fds.length) onAllReady();
           } else if (m.type === 'fatal') {
             log('error', 'worker failed', { worker: m.id, error: m.message });

@@ -43,6 +43,8 @@ export interface ThreadWorkerOptions {
   neigh: SharedArrayBuffer | null;
   batch: number;
   maxConns: number;
+  /** io_uring batching (default true); see WorkerInit.uring. */
+  uring?: boolean;
   /** Current snapshot provider, used at (re)start. */
   snapshot: () => Snapshot | null;
   onMessage: (m: FromWorker) => void;
@@ -75,7 +77,7 @@ export class ThreadWorker implements WorkerHandle {
     const init: WorkerInit & { port: MessagePort } = {
       id: this.id, fd: this.opts.fd, wakeFd: this.wakeFd, stats: this.sab, workers: this.opts.workers,
       neigh: this.opts.neigh, batch: this.opts.batch,
-      maxConns: this.opts.maxConns, snapshot: this.opts.snapshot(), port: port2,
+      maxConns: this.opts.maxConns, uring: this.opts.uring ?? true, snapshot: this.opts.snapshot(), port: port2,
     };
     this.worker = new Worker(threadScript(), { workerData: init, transferList: [port2], name: `tapvs-worker-${this.id}` });
     this.alive = true;

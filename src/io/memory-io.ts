@@ -4,9 +4,15 @@
  * packet path.) `replay` mode re-delivers the same frames forever and `countOnly` discards what is sent: together
  * they allocate nothing per frame, for benchmarks and the no-allocation test.
  */
-import type { PacketIO } from './packet-io.js';
+import type { ExchangeIO } from './packet-io.js';
 
-export class MemoryIO implements PacketIO {
+export class MemoryIO implements ExchangeIO {
+  /**
+   * When set, the dataplane uses exchange() (send the last batch + receive the next in one call, as the
+   * io_uring TAP path does) instead of recv() and send(): tests run both paths over the same fixtures.
+   */
+  exchangeReady = false;
+  lastSent = 0;
   private inbox: Uint8Array[] = [];
   private readonly outbox: Uint8Array[] = [];
   /** When set, send() only counts frames (benchmarks). */
@@ -46,14 +52,27 @@ export class MemoryIO implements PacketIO {
   private lastView = new Uint8Array(0);
 
   recv(ring: ArrayBuffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
+    return this.recvAt(ring, 0, slotSize, headroom, max, lens);
+  }
+
+  exchange(
+    buf: ArrayBuffer, offs: Int32Array, lens: Int32Array, count: number, rxOff: number, slotSize: number,
+    headroom: number, max: number, rxLens: Int32Array,
+  ): number {
+    this.lastSent = count > 0 ? this.send(buf, offs, lens, count) : 0;
+    return this.recvAt(buf, rxOff, slotSize, headroom, max, rxLens);
+  }
+
+  private recvAt(ring: ArrayBuffer, rxOff: number, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
     const u8 = this.view(ring);
+    const at = rxOff + headroom;
     let n = 0;
     if (this.replay) {
       const frames = this.replay;
       for (; n < max; n++) {
         const f = frames[this.replayPos]!;
         this.replayPos = this.replayPos + 1 === frames.length ? 0 : this.replayPos + 1;
-        u8.set(f, n * slotSize + headroom);
+        u8.set(f, n * slotSize + at);
         lens[n] = f.length;
       }
       return n;
@@ -61,7 +80,7 @@ export class MemoryIO implements PacketIO {
     while (n < max && this.inbox.length > 0) {
       const f = this.inbox.shift()!;
       const len = Math.min(f.length, slotSize - headroom);
-      u8.set(f.subarray(0, len), n * slotSize + headroom);
+      u8.set(f.subarray(0, len), n * slotSize + at);
       // Like a TAP read, an oversized frame is cut to the slot (the pipeline counts a full slot as truncated).
       lens[n] = len;
       n++;

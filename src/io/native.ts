@@ -147,12 +147,33 @@ export interface NativeAddon {
    * @returns 0 or -errno.
    */
   tunSetSteering(fd: number, progFd: number): number;
+  /**
+   * Creates an io_uring (raw syscalls, 512 submission entries) for uringExchange. One per worker thread.
+   * @returns a ring id (>= 0) or -errno (-ENOSYS/-EPERM where io_uring is unavailable or disabled).
+   */
+  uringCreate(): number;
+  /** Tears a ring down. @returns 0 or -EBADF for an unknown id. */
+  uringDestroy(id: number): number;
+  /**
+   * One io_uring_enter(): writes frames i < txCount from `mem[txOffs[i] .. + txLens[i])` (skipping empty or
+   * out-of-bounds ones, as sendBatch), then reads up to `rxMax` frames with RWF_NOWAIT into slots
+   * `rxOff + i * slotSize + headroom` (at most slotSize - headroom bytes each), lengths in rxLens[0..n). All
+   * operations complete before it returns, so every buffer is free again. Received frames are compacted into
+   * slots 0..n-1. res[0] = frames written, res[1] = the first write error (-errno) or 0.
+   * @returns frames read (0 = none ready) or -errno if nothing was read and a read failed with something other
+   *   than EAGAIN (-EOPNOTSUPP: the fd does not support non-blocking io_uring reads; use recvBatch/sendBatch).
+   * @throws RangeError on inconsistent counts or bounds (txCount + rxMax must fit in the ring's 512 entries).
+   */
+  uringExchange(
+    id: number, fd: number, mem: ArrayBuffer, txOffs: Int32Array, txLens: Int32Array, txCount: number, rxOff: number,
+    slotSize: number, headroom: number, rxMax: number, rxLens: Int32Array, res: Int32Array,
+  ): number;
 }
 
 const _names: readonly (keyof NativeAddon)[] = [
   'openTap', 'closeFd', 'setOffload', 'setVnetHdrSize', 'recvBatch', 'sendBatch', 'waitReadable',
   'eventfdCreate', 'eventfdSignal', 'checksum', 'checksumUpdate', 'ifIndex', 'ifMac', 'openPacket', 'openRawIp',
-  'bpfLoadSocketFilter', 'tunSetSteering',
+  'bpfLoadSocketFilter', 'tunSetSteering', 'uringCreate', 'uringDestroy', 'uringExchange',
 ];
 
 /** Absolute path of the addon this module loads. */

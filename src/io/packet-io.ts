@@ -21,3 +21,19 @@ export interface PacketIO {
   wait(timeoutMs: number): number;
   close(): void;
 }
+
+/**
+ * A PacketIO that can also send a tx batch and receive the next rx batch in one call (io_uring). Frame i of the
+ * rx batch lands at `rxOff + i * slotSize + headroom` of `buf`, so the caller can receive into one half of its
+ * ring while the frames it sends still sit in the other half. Everything sent has been copied out when it
+ * returns. Returns frames received or -errno; `lastSent` is how many tx frames were accepted.
+ */
+export interface ExchangeIO extends PacketIO {
+  exchange(
+    buf: ArrayBuffer, offs: Int32Array, lens: Int32Array, count: number, rxOff: number, slotSize: number,
+    headroom: number, max: number, rxLens: Int32Array,
+  ): number;
+  readonly lastSent: number;
+  /** False when the fast path is unavailable and exchange() would only be send() + recv(): use those. */
+  readonly exchangeReady: boolean;
+}

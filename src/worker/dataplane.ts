@@ -21,7 +21,7 @@ import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
 import { icmpError } from '../forward/icmp.js';
 import { isRelatedIcmp, sendIcmpError } from '../forward/icmp-send.js';
-import type { PacketIO } from '../io/packet-io.js';
+import type { ExchangeIO, PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
 import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH } from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
@@ -41,6 +41,8 @@ import {
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, tcpNextState } from './tcp-state.js';
 
 const HOLD_SLOTS = 64;
+/** Fewest reads posted per exchange (an idle queue then costs a handful of failed non-blocking reads). */
+const RX_WANT_MIN = 8;
 const TIMER_INTERVAL_MS = 50;
 
 /** ParseResult → drop counter. */
@@ -79,6 +81,12 @@ export class Dataplane implements FwdContext {
   readonly slotSize = RING_SLOT_SIZE;
   readonly headroom = RING_HEADROOM;
   private readonly io: PacketIO;
+  /** The same io when it can exchange (send + receive in one call, io_uring), else null. */
+  private readonly xio: ExchangeIO | null;
+  /** Which half of the rx ring the next exchange receives into (the other half may hold frames being sent). */
+  private rxHalf = 0;
+  /** Reads to post in the next exchange: follows the last batch size, so an idle queue costs few reads. */
+  private rxWant = RX_WANT_MIN;
   private readonly active: Int32Array;
   private readonly inactive: Int32Array;
   private readonly lens: Int32Array;
@@ -103,10 +111,12 @@ export class Dataplane implements FwdContext {
 
   constructor(opts: DataplaneOptions) {
     this.io = opts.io;
+    this.xio = 'exchange' in opts.io ? (opts.io as ExchangeIO) : null;
     this.batch = opts.batch ?? DEFAULT_BATCH;
     this.clock = opts.now ?? Date.now;
     this.epoch = this.clock();
-    const extraBase = this.batch * this.slotSize;
+    // Two rx halves: with exchange(), a batch's frames are sent from one half while the next batch arrives in the other.
+    const extraBase = 2 * this.batch * this.slotSize;
     const holdBase = extraBase + TX_EXTRA_SLOTS * this.slotSize;
     this.mem = new ArrayBuffer(holdBase + HOLD_SLOTS * this.slotSize);
     this.u8 = new Uint8Array(this.mem);
@@ -130,6 +140,7 @@ export class Dataplane implements FwdContext {
 
   /** Installs a new config version. Called between batches only. */
   applySnapshot(snap: Snapshot): void {
+    this.flush(); // frames still queued from the last batch go out before their scratch slots are reused
     this.nowMs = this.clock() - this.epoch;
     this.services = compileServices(snap, this.active, this.inactive, this.services);
     this.realSvc.fill(null);
@@ -158,27 +169,48 @@ export class Dataplane implements FwdContext {
     this.flush();
   }
 
-  /** One loop turn: rx batch → process → tx batch (+ timers when due). Returns frames received or -errno. */
+  /**
+   * One loop turn: rx batch → process → tx batch (+ timers when due). Returns frames received or -errno.
+   * With an exchange-capable io (io_uring), a busy turn does not send its batch itself: the next turn's
+   * exchange() sends it and receives the following batch in the same syscall. A turn that received nothing
+   * sends at once, so nothing waits while the worker sleeps.
+   */
   step(): number {
     const now = this.clock() - this.epoch;
     this.nowMs = now;
     this.conns.now = now;
     this.f64[H_HEARTBEAT] = now + this.epoch;
-    const n = this.io.recv(this.mem, this.slotSize, this.headroom, this.batch, this.lens);
+    const xio = this.xio;
+    let n: number;
+    let rxOff = 0;
+    if (xio !== null && xio.exchangeReady) {
+      const q = this.txq;
+      rxOff = this.rxHalf * this.batch * this.slotSize;
+      n = xio.exchange(this.mem, q.offs, q.lens, q.n, rxOff, this.slotSize, this.headroom, this.rxWant, this.lens);
+      this.sent(q.n, xio.lastSent);
+      this.link.endBatch();
+      const want = 2 * (n > 0 ? n : 0);
+      this.rxWant = want < RX_WANT_MIN ? RX_WANT_MIN : want > this.batch ? this.batch : want;
+    } else {
+      n = this.io.recv(this.mem, this.slotSize, this.headroom, this.batch, this.lens);
+    }
     this.link.beginBatch(now);
     this.link.pollShared();
     if (n > 0) {
       this.f64[C.rx_batches]!++;
       this.f64[C.rx_frames]! += n;
-      for (let i = 0; i < n; i++) this.frame(i * this.slotSize + this.headroom, this.lens[i]!);
+      const base = rxOff + this.headroom;
+      for (let i = 0; i < n; i++) this.frame(base + i * this.slotSize, this.lens[i]!);
     }
     if (now >= this.nextTimers) this.timers();
-    this.flush();
+    if (n > 0 && xio !== null && xio.exchangeReady) this.rxHalf ^= 1;
+    else this.flush();
     return n;
   }
 
   /** Runs timers and flushes what they queued (idle path). */
   tick(): void {
+    this.flush();
     const now = this.clock() - this.epoch;
     this.nowMs = now;
     this.conns.now = now;
@@ -233,15 +265,21 @@ export class Dataplane implements FwdContext {
     const q = this.txq;
     if (q.n > 0) {
       const sent = this.io.send(this.mem, q.offs, q.lens, q.n);
-      if (sent >= 0) {
-        this.f64[C.tx_frames]! += sent;
-        if (sent < q.n) this.f64[D.tx_failed]! += q.n - sent;
-      } else {
-        this.f64[D.tx_failed]! += q.n;
-      }
-      q.n = 0;
+      this.sent(q.n, sent);
     }
     this.link.endBatch();
+  }
+
+  /** Counts a tx batch of `queued` frames of which `sent` were accepted (or -errno), and empties the queue. */
+  private sent(queued: number, sent: number): void {
+    if (queued === 0) return;
+    if (sent >= 0) {
+      this.f64[C.tx_frames]! += sent;
+      if (sent < queued) this.f64[D.tx_failed]! += queued - sent;
+    } else {
+      this.f64[D.tx_failed]! += queued;
+    }
+    this.txq.n = 0;
   }
 
   /** Classifies one frame at `base`. */

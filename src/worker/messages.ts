@@ -11,7 +11,7 @@ export type ToWorker =
   | { type: 'stop' };
 
 export type FromWorker =
-  | { type: 'ready'; id: number }
+  | { type: 'ready'; id: number; io: 'io_uring' | 'read/write' }
   | { type: 'applied'; id: number; version: number }
   | { type: 'conns'; id: number; reqId: number; rows: ConnRows }
   | { type: 'fatal'; id: number; message: string };
@@ -45,6 +45,8 @@ export interface WorkerInit {
   neigh: SharedArrayBuffer | null;
   batch: number;
   maxConns: number;
+  /** Use io_uring (one syscall per batch) when the kernel allows it; else one read()/write() per frame. */
+  uring: boolean;
   /** The current snapshot, applied before the first batch (also on restart). */
   snapshot: Snapshot | null;
 }

@@ -22,6 +22,8 @@ function main(): void {
   stats.active.fill(0);
   stats.inactive.fill(0);
   const io = new TapIO(init.fd, init.wakeFd);
+  // io_uring where the kernel allows it (else the plain syscalls; the mode is in the ready message and the log).
+  if (init.uring) io.enableUring();
   const dp = new Dataplane({
     io, stats, batch: init.batch, maxConns: init.maxConns, workerId: init.id, workers: init.workers,
     sharedNeigh: init.neigh ? new SharedNeighbors(init.neigh, ARP_MAX_ENTRIES) : undefined,
@@ -30,7 +32,7 @@ function main(): void {
     dp.applySnapshot(init.snapshot);
     post({ type: 'applied', id: init.id, version: init.snapshot.version });
   }
-  post({ type: 'ready', id: init.id });
+  post({ type: 'ready', id: init.id, io: io.exchangeReady ? 'io_uring' : 'read/write' });
   for (;;) {
     let m;
     while ((m = receiveMessageOnPort(port)) !== undefined) {

@@ -31,7 +31,8 @@ export interface Bed {
   clock: { t: number };
 }
 
-export async function bed(): Promise<Bed> {
+/** exchange: the worker uses MemoryIO.exchange() (the io_uring loop shape: tx of a batch deferred to the next call). */
+export async function bed(opts: { exchange?: boolean } = {}): Promise<Bed> {
   const clock = { t: 1_000_000 };
   const control = new Control({
     mac: DIR_MAC,
@@ -43,6 +44,7 @@ export async function bed(): Promise<Bed> {
     verifyL4: true,
   });
   const io = new MemoryIO();
+  io.exchangeReady = opts.exchange ?? false;
   const w = new InlineWorker(0, io, (m) => control.onWorkerMessage(m), { now: () => clock.t, maxConns: 1024 });
   control.attach([w]);
   return { control, io, w, clock };

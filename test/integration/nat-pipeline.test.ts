@@ -7,10 +7,10 @@ import { pkt, parseFrame, verifyChecksums } from '../helpers/packet-builder.js';
 import { CIP, CLIENT_MAC, DIR_MAC, MACS, R1, R1_MAC, R2, VIP, answerArp, bed, ok, svcKey, syn, type Bed } from '../helpers/inline-bed.js';
 
 
-describe('NAT pipeline over the in-memory PacketIO', () => {
+describe.each([{ exchange: false }, { exchange: true }])('NAT pipeline over the in-memory PacketIO (exchange: $exchange)', ({ exchange }) => {
   let b: Bed;
   beforeEach(async () => {
-    b = await bed();
+    b = await bed({ exchange });
     await ok(b.control, { op: 'add-service', service: { ...svcKey, scheduler: 'rr' } });
     await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R1, rport: 8080, method: 'nat', weight: 1 } });
     await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R2, rport: 8080, method: 'nat', weight: 1 } });

@@ -24,10 +24,10 @@ async function walk(b: Bed, steps: Uint8Array[]): Promise<[string, number, numbe
   return out;
 }
 
-describe('TCP states through the pipeline (NAT)', () => {
+describe.each([{ exchange: false }, { exchange: true }])('TCP states through the pipeline (NAT) (exchange: $exchange)', ({ exchange }) => {
   let b: Bed;
   beforeEach(async () => {
-    b = await bed();
+    b = await bed({ exchange });
     await ok(b.control, { op: 'add-service', service: { ...svcKey, scheduler: 'rr' } });
     await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R1, method: 'nat' } });
     answerArp(b);

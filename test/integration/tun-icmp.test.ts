@@ -9,11 +9,11 @@ import { CIP, CLIENT_MAC, DIR_MAC, R1, R1_MAC, VIP, answerArp, bed, ok, svcKey, 
 
 const ROUTER = '198.18.1.254';
 
-describe('ICMP errors about TUN outer packets', () => {
+describe.each([{ exchange: false }, { exchange: true }])('ICMP errors about TUN outer packets (exchange: $exchange)', ({ exchange }) => {
   let b: Bed;
   let outer: Uint8Array;
   beforeEach(async () => {
-    b = await bed();
+    b = await bed({ exchange });
     await ok(b.control, { op: 'add-service', service: { ...svcKey, scheduler: 'rr' } });
     await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R1, method: 'tun' } });
     answerArp(b);
