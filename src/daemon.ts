@@ -9,7 +9,7 @@ import { Control } from './control/control.js';
 import { ControlServer } from './control/server.js';
 import { ThreadWorker } from './control/workers.js';
 import { LbError } from './errors.js';
-import { checkNative, native, TAP_MULTI_QUEUE } from './io/native.js';
+import { checkNative, native, TAP_MULTI_QUEUE, TAP_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './io/native.js';
 import { attachSteering } from './io/steering.js';
 import { SharedNeighbors } from './worker/shared-neigh.js';
 import { formatIPv4 } from './util/addr.js';
@@ -26,6 +26,8 @@ export interface DaemonOptions {
   maxConns?: number;
   batch?: number;
   verifyL4?: boolean;
+  /** TAP offloads (IFF_VNET_HDR + TUNSETOFFLOAD CSUM|TSO4): GSO super-frames through NAT/DR. Default true. */
+  offload?: boolean;
   /** io_uring batched I/O in the workers (default true; falls back to read/write where unavailable). */
   uring?: boolean;
   /** IPVS expire_nodest_conn / expire_quiescent_template behaviours (default off, as IPVS). */
@@ -62,14 +64,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     ...(o.lportRange ? { lportMin: o.lportRange[0], lportMax: o.lportRange[1] } : {}),
   };
   const fds: number[] = [];
+  const offload = o.offload ?? true;
   try {
     // Multi-queue always works for a new device and for one created with `multi_queue`; a single-queue device
     // made beforehand refuses it with EINVAL, which is fine when one queue is all we need.
-    let flags = TAP_MULTI_QUEUE;
+    const vnet = offload ? TAP_VNET_HDR : 0;
+    let flags = TAP_MULTI_QUEUE | vnet;
     for (let i = 0; i < o.workers; i++) {
       let fd = native.openTap(o.tap, flags);
-      if (fd === -22 && i === 0 && o.workers === 1) fd = native.openTap(o.tap, (flags = 0));
+      if (fd === -22 && i === 0 && o.workers === 1) fd = native.openTap(o.tap, (flags = vnet));
       fds.push(checkNative(fd, `open TAP ${o.tap}`));
+    }
+    if (offload) {
+      // The kernel may now hand over partial checksums and TCP GSO super-frames (and accept them back).
+      const rc = native.setOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
+      if (rc < 0) log('warn', 'TUNSETOFFLOAD failed; frames keep the virtio header but arrive segmented', { errno: rc });
     }
   } catch (err) {
     for (const fd of fds) native.closeFd(fd);
@@ -108,7 +117,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     (fd, id) =>
       new ThreadWorker({
         id, fd, workers: o.workers, neigh, batch: o.batch ?? DEFAULT_BATCH, maxConns: o.maxConns ?? DEFAULT_MAX_CONNS,
-        uring: o.uring ?? true,
+        uring: o.uring ?? true, vnet: offload,
         snapshot: () => control.snapshot(),
         onMessage: (m) => {
           if (m.type === 'ready') {

@@ -25,6 +25,10 @@ export const DEFAULT_MAX_CONNS = 1 << 20;
 export const DEFAULT_BATCH = 64;
 export const RING_HEADROOM = 64;
 export const RING_SLOT_SIZE = 2048;
+/** Slot size with TAP offloads: a 64 KiB GSO super-frame, its virtio_net_hdr and the headroom. */
+export const OFFLOAD_SLOT_SIZE = 65536 + 2 * RING_HEADROOM;
+/** With offloads: slots (RING_SLOT_SIZE each) where GSO frames are cut into segments for TUN/FULLNAT. */
+export const SEG_SLOTS = 128;
 /** Extra tx slots per worker for frames the worker originates (ARP, ICMP). */
 export const TX_EXTRA_SLOTS = 64;
 

@@ -69,6 +69,7 @@ export function buildProgram(): Command {
     .option('--batch <n>', 'frames per rx/tx batch', posInt(1024), 64)
     .option('--expire-nodest-conn', 'a packet of a connection whose real was removed expires it (a SYN then starts a new one), as net.ipv4.vs.expire_nodest_conn=1; default: such packets are dropped until the connection times out')
     .option('--expire-quiescent-template', 'persistence templates whose real has weight 0 are not reused (net.ipv4.vs.expire_quiescent_template=1)')
+    .option('--no-offload', 'no TAP offloads: the kernel checksums and segments every frame before the TAP (IFF_VNET_HDR with TUNSETOFFLOAD CSUM|TSO4 lets TCP GSO super-frames through NAT and DR whole)')
     .option('--no-io-uring', 'one read()/write() syscall per frame instead of one io_uring_enter() per batch')
     .option('--no-verify-checksums', 'do not verify TCP/UDP checksums of received segments')
     .addOption(new Option('--lport-range <min-max>', 'FULLNAT local ports; worker w of W uses the ports p with p % W === w').argParser(portRange).default([1025, 65535], '1025-65535'))
@@ -97,7 +98,7 @@ takes its local ports from --lport-range.`,
         tap: opts.tap, workers: opts.workers, addrs: opts.addr, gateway: opts.gateway ?? 0, mac: opts.mac,
         policy: { expireNodestConn: opts.expireNodestConn === true, expireQuiescentTemplate: opts.expireQuiescentTemplate === true },
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
-        uring: opts.ioUring,
+        uring: opts.ioUring, offload: opts.offload,
         mtu: opts.mtu, lportRange: opts.lportRange,
       });
       let stopping = false;

@@ -45,6 +45,8 @@ export interface ThreadWorkerOptions {
   maxConns: number;
   /** io_uring batching (default true); see WorkerInit.uring. */
   uring?: boolean;
+  /** The queue fd carries virtio_net_hdr (offloads); see WorkerInit.vnet. */
+  vnet?: boolean;
   /** Current snapshot provider, used at (re)start. */
   snapshot: () => Snapshot | null;
   onMessage: (m: FromWorker) => void;
@@ -77,7 +79,7 @@ export class ThreadWorker implements WorkerHandle {
     const init: WorkerInit & { port: MessagePort } = {
       id: this.id, fd: this.opts.fd, wakeFd: this.wakeFd, stats: this.sab, workers: this.opts.workers,
       neigh: this.opts.neigh, batch: this.opts.batch,
-      maxConns: this.opts.maxConns, uring: this.opts.uring ?? true, snapshot: this.opts.snapshot(), port: port2,
+      maxConns: this.opts.maxConns, uring: this.opts.uring ?? true, vnet: this.opts.vnet ?? false, snapshot: this.opts.snapshot(), port: port2,
     };
     this.worker = new Worker(threadScript(), { workerData: init, transferList: [port2], name: `tapvs-worker-${this.id}` });
     this.alive = true;
@@ -136,7 +138,7 @@ export class InlineWorker implements WorkerHandle {
     readonly id: number,
     readonly io: PacketIO,
     private readonly onMessage: (m: FromWorker) => void,
-    opts: { maxConns?: number; now?: () => number; batch?: number } = {},
+    opts: { maxConns?: number; now?: () => number; batch?: number; vnet?: boolean } = {},
   ) {
     this.stats = statsViews(newStatsBuffer());
     this.dp = new Dataplane({ io, stats: this.stats, ...opts });

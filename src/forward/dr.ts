@@ -28,6 +28,7 @@ export function decrementTtl(dv: DataView, l3: number): void {
 }
 
 export const dr: Forwarder = {
+  gso: true,
   inbound(ctx: FwdContext, pk: Pkt, c: number): boolean {
     const real = ctx.conns.daddr[c]!;
     if (ctx.link.nextHop(real) !== real) {

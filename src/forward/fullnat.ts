@@ -173,6 +173,7 @@ function tcpOut(ctx: FwdContext, pk: Pkt, c: number): boolean {
 }
 
 export const fullnat: Forwarder = {
+  gso: false,
   inbound(ctx: FwdContext, pk: Pkt, c: number): boolean {
     const conns = ctx.conns;
     let full = false;

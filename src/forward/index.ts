@@ -25,6 +25,11 @@ export interface FwdContext {
 }
 
 export interface Forwarder {
+  /**
+   * Whether a TCP GSO super-frame (offloads) may be forwarded whole: the method rewrites only addresses/ports
+   * (partial-checksum aware) or MACs. Otherwise the dataplane cuts it into segments first.
+   */
+  readonly gso: boolean;
   /** Client → real. Returns true if the frame was queued or held, false if dropped (and counted). */
   inbound(ctx: FwdContext, pk: Pkt, c: number): boolean;
   /** Real → client (NAT/FULLNAT replies). Same contract. */

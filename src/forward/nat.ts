@@ -3,6 +3,7 @@
  * TTL is decremented; the IPv4 header checksum and the TCP/UDP checksum are updated incrementally
  * (RFC 1624 eqn. 3), each field only when it really changes. A UDP checksum of 0 (none) stays 0; a computed
  * 0 is sent as 0xFFFF (RFC 768), as Linux NAT does. The client address and port are never changed.
+ * A TCP GSO super-frame (TAP offloads) is rewritten whole with partial-checksum semantics.
  */
 import { csumUpdate16, csumUpdate32 } from '../packet/checksum.js';
 import { IP_CSUM, IP_DST, IP_SRC, IP_TTL, PROTO_TCP, TCP_CSUM, UDP_CSUM } from '../packet/offsets.js';
@@ -29,6 +30,13 @@ function rewrite(
   dv.setUint16(l3 + IP_CSUM, ipc);
   const csumOff = l4 + (pk.proto === PROTO_TCP ? TCP_CSUM : UDP_CSUM);
   let l4c = dv.getUint16(csumOff);
+  if (pk.gso !== 0) {
+    // A GSO super-frame's checksum is partial: the field holds the pseudo-header sum (not complemented) and the
+    // kernel sums the TCP header and data itself, so only the address change is applied, uncomplemented.
+    if (oldAddr !== newAddr) dv.setUint16(csumOff, ~csumUpdate32(~l4c & 0xffff, oldAddr, newAddr) & 0xffff);
+    if (oldPort !== newPort) dv.setUint16(l4 + portField, newPort);
+    return;
+  }
   const udpNoCsum = pk.proto !== PROTO_TCP && l4c === 0;
   if (oldAddr !== newAddr && !udpNoCsum) l4c = csumUpdate32(l4c, oldAddr, newAddr);
   if (oldPort !== newPort) {
@@ -42,6 +50,7 @@ function rewrite(
 }
 
 export const nat: Forwarder = {
+  gso: true,
   inbound(ctx: FwdContext, pk: Pkt, c: number): boolean {
     const conns = ctx.conns;
     const daddr = conns.daddr[c]!;

@@ -98,6 +98,7 @@ function fragment(ctx: FwdContext, pk: Pkt, real: number, src: number, tos: numb
 }
 
 export const tun: Forwarder = {
+  gso: false,
   inbound(ctx: FwdContext, pk: Pkt, c: number): boolean {
     const u8 = ctx.u8;
     const dv = ctx.dv;

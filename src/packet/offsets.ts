@@ -75,3 +75,22 @@ export const ICMP_ECHO = 8;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
+
+/**
+ * virtio_net_hdr (IFF_VNET_HDR; little-endian on the host): flags, gso_type, hdr_len, gso_size, csum_start,
+ * csum_offset. It precedes every frame read from or written to a TAP opened with offloads (TUNSETOFFLOAD).
+ */
+export const VNET_HDR_LEN = 10;
+export const VNET_FLAGS = 0;
+export const VNET_GSO_TYPE = 1;
+export const VNET_HDR_LEN_FIELD = 2;
+export const VNET_GSO_SIZE = 4;
+export const VNET_CSUM_START = 6;
+export const VNET_CSUM_OFFSET = 8;
+/** flags: the L4 checksum field holds only the pseudo-header sum; the rest is summed from csum_start. */
+export const VNET_F_NEEDS_CSUM = 1;
+/** flags: the checksum was verified (or is not needed). */
+export const VNET_F_DATA_VALID = 2;
+export const VNET_GSO_NONE = 0;
+export const VNET_GSO_TCPV4 = 1;
+export const VNET_GSO_ECN = 0x80;

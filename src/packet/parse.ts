@@ -39,6 +39,8 @@ export class Pkt {
   dport = 0;
   tcpFlags = 0;
   ttl = 0;
+  /** 1 for a TCP GSO super-frame read with offloads (its L4 checksum is partial: pseudo-header sum only). */
+  gso = 0;
 }
 
 /**

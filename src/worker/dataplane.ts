@@ -15,7 +15,10 @@
  *   then the forwarder's outbound path.
  * Config arrives as whole snapshots (applySnapshot), between batches.
  */
-import { DEFAULT_BATCH, RING_HEADROOM, RING_SLOT_SIZE, TX_EXTRA_SLOTS, MAX_REALS } from '../defaults.js';
+import {
+  DEFAULT_BATCH, OFFLOAD_SLOT_SIZE, RING_HEADROOM, RING_SLOT_SIZE, SEG_SLOTS, TX_EXTRA_SLOTS, MAX_REALS,
+} from '../defaults.js';
+import { OffloadPath } from './offload.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
@@ -23,7 +26,7 @@ import { icmpError } from '../forward/icmp.js';
 import { isRelatedIcmp, sendIcmpError } from '../forward/icmp-send.js';
 import type { ExchangeIO, PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
-import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH } from '../packet/offsets.js';
+import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
@@ -68,6 +71,11 @@ export interface DataplaneOptions {
   workers?: number;
   /** The workers' shared ARP table (several workers); worker 0 owns ARP. */
   sharedNeigh?: SharedNeighbors;
+  /**
+   * Frames carry a virtio_net_hdr (TAP with IFF_VNET_HDR and TUNSETOFFLOAD): partial checksums are completed,
+   * TCP GSO super-frames pass through NAT/DR whole and are segmented for TUN/FULLNAT. Slots grow to 64 KiB.
+   */
+  vnet?: boolean;
 }
 
 export class Dataplane implements FwdContext {
@@ -78,7 +86,11 @@ export class Dataplane implements FwdContext {
   readonly link: Link;
   readonly f64: Float64Array;
   readonly batch: number;
-  readonly slotSize = RING_SLOT_SIZE;
+  readonly slotSize: number;
+  /** virtio_net_hdr bytes in front of each frame (10 on a TAP opened with offloads, else 0). */
+  readonly vnet: number;
+  /** Partial checksums and GSO frames (offloads only). */
+  private readonly offload: OffloadPath;
   readonly headroom = RING_HEADROOM;
   private readonly io: PacketIO;
   /** The same io when it can exchange (send + receive in one call, io_uring), else null. */
@@ -116,13 +128,17 @@ export class Dataplane implements FwdContext {
     this.clock = opts.now ?? Date.now;
     this.epoch = this.clock();
     // Two rx halves: with exchange(), a batch's frames are sent from one half while the next batch arrives in the other.
+    this.vnet = opts.vnet ? VNET_HDR_LEN : 0;
+    this.slotSize = opts.vnet ? OFFLOAD_SLOT_SIZE : RING_SLOT_SIZE;
     const extraBase = 2 * this.batch * this.slotSize;
     const holdBase = extraBase + TX_EXTRA_SLOTS * this.slotSize;
-    this.mem = new ArrayBuffer(holdBase + HOLD_SLOTS * this.slotSize);
+    const segBase = holdBase + HOLD_SLOTS * this.slotSize;
+    this.mem = new ArrayBuffer(segBase + (opts.vnet ? SEG_SLOTS * RING_SLOT_SIZE : 0));
     this.u8 = new Uint8Array(this.mem);
     this.dv = new DataView(this.mem);
     this.lens = new Int32Array(this.batch);
-    this.txq = new TxQueue(this.batch + TX_EXTRA_SLOTS + HOLD_SLOTS);
+    this.txq = new TxQueue(this.batch + TX_EXTRA_SLOTS + HOLD_SLOTS + (opts.vnet ? SEG_SLOTS : 0));
+    this.txq.setVnet(this.u8, this.vnet);
     this.f64 = opts.stats.f64;
     this.active = opts.stats.active;
     this.inactive = opts.stats.inactive;
@@ -134,6 +150,7 @@ export class Dataplane implements FwdContext {
       this.u8, this.dv, this.f64, this.txq, this.slotSize, this.headroom, extraBase, TX_EXTRA_SLOTS, holdBase, HOLD_SLOTS,
     );
     if (opts.sharedNeigh) this.link.attachShared(opts.sharedNeigh, this.workerId === 0);
+    this.offload = new OffloadPath(this, this.pk, segBase, () => this.flush());
     // Packets this worker originates or fragments get IDs from a range of their own per worker.
     this.link.seedIpId(Math.floor((this.workerId * 0x10000) / this.workers));
   }
@@ -186,13 +203,13 @@ export class Dataplane implements FwdContext {
     if (xio !== null && xio.exchangeReady) {
       const q = this.txq;
       rxOff = this.rxHalf * this.batch * this.slotSize;
-      n = xio.exchange(this.mem, q.offs, q.lens, q.n, rxOff, this.slotSize, this.headroom, this.rxWant, this.lens);
+      n = xio.exchange(this.mem, q.offs, q.lens, q.n, rxOff, this.slotSize, this.headroom - this.vnet, this.rxWant, this.lens);
       this.sent(q.n, xio.lastSent);
       this.link.endBatch();
       const want = 2 * (n > 0 ? n : 0);
       this.rxWant = want < RX_WANT_MIN ? RX_WANT_MIN : want > this.batch ? this.batch : want;
     } else {
-      n = this.io.recv(this.mem, this.slotSize, this.headroom, this.batch, this.lens);
+      n = this.io.recv(this.mem, this.slotSize, this.headroom - this.vnet, this.batch, this.lens);
     }
     this.link.beginBatch(now);
     this.link.pollShared();
@@ -200,7 +217,9 @@ export class Dataplane implements FwdContext {
       this.f64[C.rx_batches]!++;
       this.f64[C.rx_frames]! += n;
       const base = rxOff + this.headroom;
-      for (let i = 0; i < n; i++) this.frame(base + i * this.slotSize, this.lens[i]!);
+      const vnet = this.vnet;
+      this.offload.beginBatch();
+      for (let i = 0; i < n; i++) this.frame(base + i * this.slotSize, this.lens[i]! - vnet);
     }
     if (now >= this.nextTimers) this.timers();
     if (n > 0 && xio !== null && xio.exchangeReady) this.rxHalf ^= 1;
@@ -312,11 +331,16 @@ export class Dataplane implements FwdContext {
     const f64 = this.f64;
     pk.base = base;
     pk.len = len;
-    const r = parseIPv4(this.u8, this.dv, pk, this.verifyL4);
+    pk.gso = 0;
+    this.link.gsoBase = -1;
+    // With offloads the kernel marks checksums it left partial (NEEDS_CSUM) or already checked (DATA_VALID).
+    const vflags = this.vnet !== 0 ? this.u8[base - VNET_HDR_LEN]! : 0;
+    const r = parseIPv4(this.u8, this.dv, pk, this.verifyL4 && vflags === 0);
     if (r !== ParseResult.OK) {
       f64[PARSE_DROP[r]!]!++;
       return;
     }
+    if ((vflags & VNET_F_NEEDS_CSUM) !== 0 && !this.offload.partial(base)) return;
     const proto = pk.proto;
     const services = this.services;
     if (proto !== PROTO_ICMP && services) {
@@ -394,7 +418,9 @@ export class Dataplane implements FwdContext {
     f64[sb + SF_INBYTES]! += bytes;
     f64[rb + SF_INPKTS]!++;
     f64[rb + SF_INBYTES]! += bytes;
-    FORWARDERS[conns.fwd[c]!]!.inbound(this, pk, c);
+    const fwd = FORWARDERS[conns.fwd[c]!]!;
+    if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, true);
+    else fwd.inbound(this, pk, c);
   }
 
   private outbound(c: number): void {
@@ -419,6 +445,8 @@ export class Dataplane implements FwdContext {
     f64[sb + SF_OUTBYTES]! += bytes;
     f64[rb + SF_OUTPKTS]!++;
     f64[rb + SF_OUTBYTES]! += bytes;
-    FORWARDERS[conns.fwd[c]!]!.outbound(this, pk, c);
+    const fwd = FORWARDERS[conns.fwd[c]!]!;
+    if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, false);
+    else fwd.outbound(this, pk, c);
   }
 }

@@ -13,7 +13,8 @@ import {
 import { DEFAULT_MTU, type NetConfig } from '../config/snapshot.js';
 import { csumUpdate16 } from '../packet/checksum.js';
 import {
-  ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_HLEN, ETHERTYPE_ARP, ICMP_ECHO, ICMP_ECHO_REPLY,
+  ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ETH_HLEN, ETHERTYPE_ARP, ICMP_ECHO, ICMP_ECHO_REPLY, TCP_CSUM, TCP_OFF,
+  VNET_F_NEEDS_CSUM, VNET_HDR_LEN,
 } from '../packet/offsets.js';
 import { parseMac, prefixMask } from '../util/addr.js';
 import { N_INCOMPLETE, N_REACHABLE, Neighbors } from './neigh.js';
@@ -25,14 +26,27 @@ export class TxQueue {
   n = 0;
   readonly offs: Int32Array;
   readonly lens: Int32Array;
+  /**
+   * With IFF_VNET_HDR: the virtio_net_hdr length (10) in front of every frame, and the buffer it is written in.
+   * push() then sends from `off - vnet` with a zeroed header (a complete frame, no offload); the caller may
+   * overwrite that header afterwards (a GSO frame, see Link.output).
+   */
+  private vnet = 0;
+  private u8: Uint8Array | null = null;
   constructor(readonly capacity: number) {
     this.offs = new Int32Array(capacity);
     this.lens = new Int32Array(capacity);
   }
+  setVnet(u8: Uint8Array, vnet: number): void {
+    this.u8 = u8;
+    this.vnet = vnet;
+  }
   push(off: number, len: number): boolean {
     if (this.n >= this.capacity) return false;
-    this.offs[this.n] = off;
-    this.lens[this.n] = len;
+    const v = this.vnet;
+    if (v !== 0) this.u8!.fill(0, off - v, off);
+    this.offs[this.n] = off - v;
+    this.lens[this.n] = len + v;
     this.n++;
     return true;
   }
@@ -44,6 +58,15 @@ const ICMP_BURST = 50;
 
 export class Link {
   readonly neigh = new Neighbors();
+  /**
+   * The frame being forwarded when it is a GSO super-frame (IFF_VNET_HDR offload): its base, or -1. output()
+   * of that frame writes its virtio_net_hdr (TCPv4 GSO, checksum to be completed by the kernel from the L4
+   * header: `gsoL4`), and such a frame is never parked in the hold queue (which keeps no header).
+   */
+  gsoBase = -1;
+  gsoType = 0;
+  gsoSize = 0;
+  gsoL4 = 0;
   /**
    * With several workers: the ARP results all workers share (worker 0, the ARP owner, publishes what it learns;
    * the others read it when they miss). Null with one worker.
@@ -200,6 +223,7 @@ export class Link {
         this.f64[D.tx_failed]!++;
         return false;
       }
+      if (base === this.gsoBase) this.gsoHeader(base);
       return true;
     }
     const known = this.fromShared(nh);
@@ -209,6 +233,7 @@ export class Link {
         this.f64[D.tx_failed]!++;
         return false;
       }
+      if (base === this.gsoBase) this.gsoHeader(base);
       return true;
     }
     if (n < 0) n = neigh.ensure(nh);
@@ -398,8 +423,21 @@ export class Link {
     }
   }
 
+  /** virtio_net_hdr of the GSO frame at base (TCPv4, NEEDS_CSUM from its L4 header). */
+  private gsoHeader(base: number): void {
+    const dv = this.dv;
+    const h = base - VNET_HDR_LEN;
+    const l4 = this.gsoL4;
+    this.u8[h] = VNET_F_NEEDS_CSUM;
+    this.u8[h + 1] = this.gsoType;
+    dv.setUint16(h + 2, l4 - base + ((this.u8[l4 + TCP_OFF]! >> 4) << 2), true);
+    dv.setUint16(h + 4, this.gsoSize, true);
+    dv.setUint16(h + 6, l4 - base, true);
+    dv.setUint16(h + 8, TCP_CSUM, true);
+  }
+
   private hold(base: number, len: number, n: number, now: number): boolean {
-    if (this.neigh.held[n]! >= ARP_HOLD_FRAMES) return false;
+    if (this.neigh.held[n]! >= ARP_HOLD_FRAMES || base === this.gsoBase) return false;
     for (let h = 0; h < this.holdSlots; h++) {
       if (this.holdNeigh[h] !== -1) continue;
       const dst = this.holdBase + h * this.slotSize + this.headroom;

@@ -47,6 +47,8 @@ export interface WorkerInit {
   maxConns: number;
   /** Use io_uring (one syscall per batch) when the kernel allows it; else one read()/write() per frame. */
   uring: boolean;
+  /** The fd was opened with IFF_VNET_HDR (offloads): every frame carries a virtio_net_hdr. */
+  vnet: boolean;
   /** The current snapshot, applied before the first batch (also on restart). */
   snapshot: Snapshot | null;
 }

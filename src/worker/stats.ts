@@ -38,6 +38,7 @@ export const DROP_REASONS = [
   'dr_real_not_on_link', // DR real not on a connected prefix: the gateway would route the VIP back to us
   'laddr_exhausted', // FULLNAT: every local port of the service's LIPs is in use or waiting out TIME_WAIT
   'proxy_no_room', // FULLNAT UDP with PROXY v2: the datagram plus the 28-byte header does not fit the MTU
+  'gso_unsupported', // offload: a GSO frame other than TCPv4, or a virtio_net_hdr that does not match the frame
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -73,6 +74,9 @@ export const COUNTERS = [
   'icmp_translated', // ICMP error about a NAT/FULLNAT conn rewritten (outer + quoted headers) and forwarded
   'icmp_forwarded', // ICMP error about a DR/TUN conn forwarded unchanged with the conn's method
   'icmp_unreach_sent', // ICMP port unreachable sent to a client: no real available (IPVS ip_vs_leave)
+  'csum_completed', // offload: a partial (NEEDS_CSUM) TCP/UDP checksum completed before forwarding
+  'gso_passed', // offload: a TCP GSO super-frame forwarded whole (NAT, DR), its virtio_net_hdr rewritten
+  'gso_segmented', // offload: a TCP GSO super-frame cut into MSS-sized segments (TUN, FULLNAT)
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

@@ -21,11 +21,11 @@ function main(): void {
   // A restarted worker starts with an empty conn table: its share of active/inactive counts restarts at 0.
   stats.active.fill(0);
   stats.inactive.fill(0);
-  const io = new TapIO(init.fd, init.wakeFd);
+  const io = new TapIO(init.fd, init.wakeFd, '', init.vnet);
   // io_uring where the kernel allows it (else the plain syscalls; the mode is in the ready message and the log).
   if (init.uring) io.enableUring();
   const dp = new Dataplane({
-    io, stats, batch: init.batch, maxConns: init.maxConns, workerId: init.id, workers: init.workers,
+    io, stats, batch: init.batch, vnet: init.vnet, maxConns: init.maxConns, workerId: init.id, workers: init.workers,
     sharedNeigh: init.neigh ? new SharedNeighbors(init.neigh, ARP_MAX_ENTRIES) : undefined,
   });
   if (init.snapshot) {
