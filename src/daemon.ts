@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { ARP_MAX_ENTRIES, DEFAULT_BATCH, DEFAULT_MAX_CONNS } from './defaults.js';
 import { DEFAULT_MTU, type ConnPolicy, type NetConfig, type Snapshot } from './config/snapshot.js';
 import { Control } from './control/control.js';
+import type { ApplyResult, DesiredConfig } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { ThreadWorker } from './control/workers.js';
 import { LbError } from './errors.js';
@@ -36,6 +37,8 @@ export interface DaemonOptions {
   mtu?: number;
   /** FULLNAT local port range (default 1025..65535), shared out between the workers. */
   lportRange?: [number, number];
+  /** Configuration applied before the workers start (`tapvs run --config FILE`); refused → the daemon does not start. */
+  config?: DesiredConfig;
 }
 
 export interface Daemon {
@@ -43,6 +46,8 @@ export interface Daemon {
   server: ControlServer;
   workers: ThreadWorker[];
   net: NetConfig;
+  /** What applying `config` at start changed (absent without a config). */
+  configApplied?: ApplyResult;
   stop(): Promise<void>;
 }
 
@@ -86,7 +91,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   const control = new Control(net);
   Object.assign(control.table.policy, o.policy ?? {});
-  await control.publish();
+  let configApplied: ApplyResult | undefined;
+  try {
+    await control.publish();
+    // The config file's services are in the first snapshot the workers get: no packet is served without them.
+    if (o.config) configApplied = await control.apply(o.config, false);
+  } catch (err) {
+    for (const fd of fds) native.closeFd(fd);
+    throw err;
+  }
   // Several queues: the kernel steers each frame with our eBPF program (src/io/steering.ts), regenerated when
   // the set of owned addresses changes; ARP results are shared, written by worker 0 (which gets every ARP).
   const neigh = o.workers > 1 ? new SharedArrayBuffer(SharedNeighbors.bytes(ARP_MAX_ENTRIES)) : null;
@@ -152,7 +165,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   });
   let stopped = false;
   return {
-    control, server, workers, net,
+    control, server, workers, net, ...(configApplied ? { configApplied } : {}),
     async stop() {
       if (stopped) return;
       stopped = true;

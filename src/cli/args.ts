@@ -81,8 +81,8 @@ export type Command =
   | { kind: 'version' }
   /** -L [-t|-u svc] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [-n] */
   | { kind: 'list'; service?: ServiceKey; format: ListFormat }
-  /** -L --timeout */
-  | { kind: 'list-timeout' }
+  /** -L --timeout [--json] */
+  | { kind: 'list-timeout'; json?: true }
   /** -L --daemon */
   | { kind: 'list-daemon' }
   /** -L -c */
@@ -180,6 +180,8 @@ export const OPTION_NAMES = [
   'toa',
   // tapvs: Maglev table size for -s mh
   'mh-table-size',
+  // tapvs: listings as JSON (the API's result)
+  'json',
 ] as const;
 export type OptionName = (typeof OPTION_NAMES)[number];
 
@@ -202,7 +204,7 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandName, Compat>> = {
   'delete-service': { required: ['service-address'] },
   flush: {},
   list: {
-    optional: ['numeric', 'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'tun-info'],
+    optional: ['numeric', 'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'tun-info', 'json'],
     oneOf: ['connection', 'service-address', 'timeout', 'daemon'],
   },
   'add-server': { required: ['service-address', 'real-server'], optional: REAL_OPTS },
@@ -540,6 +542,7 @@ export const FLAGS: readonly FlagSpec[] = [
   _flag(undefined, 'nosort', 'nosort', (st) => (st.format.nosort = true)),
   { long: 'sort', arg: 'none', apply: () => undefined }, // the default; a no-op kept for compatibility
   _flag('X', 'exact', 'exact', (st) => (st.format.exact = true)),
+  _flag(undefined, 'json', 'json', (st) => (st.format.json = true)),
   // sync daemon options
   {
     long: 'mcast-interface',
@@ -828,7 +831,7 @@ function _build(st: State, schedFlags: string[], timeouts: [number, number, numb
   switch (st.cmd) {
     case 'list':
       if (st.set.has('connection')) return { kind: 'list-conns', format: st.format };
-      if (st.set.has('timeout')) return { kind: 'list-timeout' };
+      if (st.set.has('timeout')) return st.format.json ? { kind: 'list-timeout', json: true } : { kind: 'list-timeout' };
       if (st.set.has('daemon')) return { kind: 'list-daemon' };
       return st.set.has('service-address') ? { kind: 'list', service: key(), format: st.format } : { kind: 'list', format: st.format };
     case 'add-service':

@@ -28,6 +28,8 @@ export interface ListFormat {
   exact: boolean;
   /** --nosort: accepted; tapvs prints in the daemon's order either way. */
   nosort: boolean;
+  /** --json (tapvs): print the API's result as JSON instead. */
+  json: boolean;
 }
 
 export const DEFAULT_LIST_FORMAT: Readonly<ListFormat> = Object.freeze({
@@ -39,6 +41,7 @@ export const DEFAULT_LIST_FORMAT: Readonly<ListFormat> = Object.freeze({
   tunInfo: false,
   exact: false,
   nosort: false,
+  json: false,
 });
 
 /**
@@ -121,7 +124,7 @@ export function schedFlagNames(scheduler: string, bits: number): string[] {
 }
 
 /** ipvsadm 1.31 print_sched_flags: sh/mh show only their two named flags, others flag-1..3. */
-function _displayFlags(scheduler: string, bits: number): string {
+export function displaySchedFlags(scheduler: string, bits: number): string {
   const names = schedFlagNames(scheduler, bits);
   return (_flagFamily(scheduler) === 'generic' ? names : names.filter((n) => n !== 'flag-3')).join(',');
 }
@@ -190,7 +193,7 @@ export function formatServiceEntry(s: ServiceInfo, fmt: ListFormat): string {
   } else {
     out = `${name} ${s.scheduler}`;
     const bits = schedFlagBits(s.schedFlags);
-    if (bits !== 0) out += ` (${_displayFlags(s.scheduler, bits)})`;
+    if (bits !== 0) out += ` (${displaySchedFlags(s.scheduler, bits)})`;
     if (s.persistent > 0) {
       out += ` persistent ${s.persistent}`;
       if (s.netmask !== '255.255.255.255') out += ` mask ${s.netmask}`;

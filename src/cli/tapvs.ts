@@ -12,6 +12,8 @@ import { runDecap } from '../decap/run.js';
 import { LbError } from '../errors.js';
 import { parseCidr, parseIPv4, parseMac } from '../util/addr.js';
 import { log } from '../util/log.js';
+import { loadConfigFile } from '../config/file.js';
+import { applyFile, logPlan, reloader } from './apply-cmd.js';
 
 function cidr(v: string, prev: { addr: number; prefix: number }[]) {
   const c = parseCidr(v);
@@ -74,6 +76,7 @@ export function buildProgram(): Command {
     .option('--no-verify-checksums', 'do not verify TCP/UDP checksums of received segments')
     .addOption(new Option('--lport-range <min-max>', 'FULLNAT local ports; worker w of W uses the ports p with p % W === w').argParser(portRange).default([1025, 65535], '1025-65535'))
     .option('--mtu <bytes>', `MTU of the TAP segment; TUN (-i) packets carry 20 more bytes, so the tunnel MTU is this - 20`, intIn(MIN_MTU, MAX_MTU), DEFAULT_MTU)
+    .option('--config <file>', 'declarative config (YAML/JSON, see examples/tapvs.yaml) applied before any traffic is served; SIGHUP re-reads and re-applies it')
     .addHelpText(
       'after',
       `
@@ -94,13 +97,19 @@ takes its local ports from --lport-range.`,
     )
     .action(async (opts) => {
       if (opts.mac !== undefined && !parseMac(opts.mac)) throw new InvalidArgumentError(`--mac: expected aa:bb:cc:dd:ee:ff`);
+      const config = opts.config === undefined ? undefined : loadConfigFile(opts.config);
       const daemon = await startDaemon({
         tap: opts.tap, workers: opts.workers, addrs: opts.addr, gateway: opts.gateway ?? 0, mac: opts.mac,
         policy: { expireNodestConn: opts.expireNodestConn === true, expireQuiescentTemplate: opts.expireQuiescentTemplate === true },
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
         uring: opts.ioUring, offload: opts.offload,
-        mtu: opts.mtu, lportRange: opts.lportRange,
+        mtu: opts.mtu, lportRange: opts.lportRange, config,
       });
+      if (daemon.configApplied) {
+        log('info', 'config applied', { file: opts.config, changes: daemon.configApplied.plan.length, version: daemon.configApplied.version, plan: logPlan(daemon.configApplied) });
+      }
+      const reload = reloader(daemon.control, opts.config);
+      process.on('SIGHUP', () => void reload());
       let stopping = false;
       const stop = async (sig: string) => {
         if (stopping) return;
@@ -111,6 +120,24 @@ takes its local ports from --lport-range.`,
       };
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
+    });
+  program
+    .command('apply')
+    .description('apply a declarative config file to the running daemon: check all of it, print the plan, apply it as one change')
+    .argument('<file>', 'YAML or JSON config file (see examples/tapvs.yaml)')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--socket <path>', 'control socket path (env TAPVS_SOCKET; default /run/tapvs/tapvs.sock)')
+    .addHelpText(
+      'after',
+      `
+The file describes the whole configuration: services and reals it does not list are removed. Every field of a
+kept service or real (scheduler, flags, persistence, weights, thresholds, method, local addresses, client-ip
+mode, health check, timeouts) is edited in place, so its connections and counters stay. The plan is printed
+with ipvsadm's words (-A/-E/-D, -a/-e/-d, --set; "health" for health checks). Exit status: 0 applied (or dry
+run), 1 the file or a change was refused (nothing changed), 2 the daemon is not reachable.`,
+    )
+    .action(async (file: string, opts) => {
+      process.exitCode = await applyFile(file, { dryRun: opts.dryRun === true, socket: resolveSocketPath(opts.socket) }, process);
     });
   program
     .command('decap')

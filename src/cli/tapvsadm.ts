@@ -13,6 +13,8 @@ import { DEFAULT_SOCKET_PATH, IPVS_VERSION_STRING, SOCKET_ENV } from '../default
 import { PROTOCOL_VERSION } from '../control/protocol.js';
 import { PROGRAM, UnsupportedError, UsageError, parseArgs, tryHelpLine, type ChangeRequest, type Command } from './args.js';
 import { formatConnList, formatLaddrs, formatList, formatService, formatTimeout } from './format.js';
+import { RestoreError, parseRestore, type RestoreLine } from './restore.js';
+import { formatSave } from './rules.js';
 
 /**
  * Exit statuses, as ipvsadm.c (1.29–1.31) produces them:
@@ -39,13 +41,19 @@ export const EXIT = {
 export interface CliIo {
   stdout: { write(chunk: string): unknown };
   stderr: { write(chunk: string): unknown };
+  /** The whole standard input (-R); default: process.stdin. */
+  stdin?: () => Promise<string>;
+}
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text;
 }
 
 /** Commands parsed fully but without a control op yet, and the words naming them. */
 const NOT_YET: Partial<Record<Command['kind'], string>> = {
   'list-daemon': 'the connection sync daemon (--daemon)',
-  save: 'saving rules (-S)',
-  restore: 'restoring rules (-R)',
   'start-daemon': 'the connection sync daemon (--start-daemon)',
   'stop-daemon': 'the connection sync daemon (--stop-daemon)',
 };
@@ -75,6 +83,17 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   }
   const notYet = NOT_YET[command.kind];
   if (notYet !== undefined) return _unsupported(io, notYet);
+  // -R: the whole input is read and parsed before anything is sent (a bad line changes nothing).
+  let rules: RestoreLine[] = [];
+  if (command.kind === 'restore') {
+    try {
+      rules = parseRestore(await (io.stdin ?? readStdin)());
+    } catch (err) {
+      if (!(err instanceof RestoreError)) throw err;
+      io.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+  }
 
   const path = resolveSocketPath(socketFlag);
   let client: ControlClient;
@@ -86,7 +105,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     return EXIT.NO_DAEMON;
   }
   try {
-    return await _run(client, command, io);
+    return command.kind === 'restore' ? await _restore(client, rules, io) : await _run(client, command, io);
   } finally {
     client.close();
   }
@@ -104,9 +123,10 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
           io.stderr.write(IPVS_MESSAGES.ESRCH_SERVICE + '\n');
           return EXIT.LIST_FAILED;
         }
-        io.stdout.write(formatService({ ...res, services }, command.format));
+        if (command.format.json) io.stdout.write(_json({ ...res, services }));
+        else io.stdout.write(formatService({ ...res, services }, command.format));
       } else {
-        io.stdout.write(formatList(res, command.format));
+        io.stdout.write(command.format.json ? _json(res) : formatList(res, command.format));
       }
       return EXIT.OK;
     }
@@ -119,7 +139,7 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       }
       const t = status?.timeouts;
       if (!t) return _unsupported(io, 'listing timeouts (--timeout)');
-      io.stdout.write(formatTimeout(t.tcp, t.tcpfin, t.udp));
+      io.stdout.write(command.json ? _json(t) : formatTimeout(t.tcp, t.tcpfin, t.udp));
       return EXIT.OK;
     }
     case 'list-conns': {
@@ -130,7 +150,13 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
         return _daemonError(io, 'list', err, EXIT.LIST_FAILED);
       }
       if (!res || !Array.isArray(res.conns)) return _transport(io, 'malformed connection list from daemon');
-      io.stdout.write(formatConnList(res.conns));
+      io.stdout.write(command.format.json ? _json(res) : formatConnList(res.conns));
+      return EXIT.OK;
+    }
+    case 'save': {
+      const res = await _fetchList(client, io, undefined);
+      if (typeof res === 'number') return res;
+      io.stdout.write(formatSave(res));
       return EXIT.OK;
     }
     case 'get-laddr': {
@@ -158,18 +184,42 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
   }
 }
 
+/** `--json`: the API's result, indented, for scripts (jq). */
+function _json(v: unknown): string {
+  return JSON.stringify(v, null, 2) + '\n';
+}
+
+/**
+ * -R: one `restore` op; the daemon runs the rules on a copy of its table and applies the result atomically.
+ * A refused rule (`rule N: ...`) is reported with its input line and ipvsadm's text; nothing was changed.
+ */
+async function _restore(client: ControlClient, rules: RestoreLine[], io: CliIo): Promise<number> {
+  if (rules.length === 0) return EXIT.OK;
+  try {
+    await client.request({ op: 'restore', requests: rules.map((r) => r.request) });
+    return EXIT.OK;
+  } catch (err) {
+    const m = err instanceof LbError ? /^rule (\d+): (.*)$/s.exec(err.message) : null;
+    const rule = m ? rules[Number(m[1]) - 1] : undefined;
+    if (!(err instanceof LbError) || !m || !rule) return _daemonError(io, 'restore', err, EXIT.DAEMON_ERROR);
+    io.stderr.write(`line ${rule.line}: ${ipvsMessage(rule.request.op === 'set-timeouts' ? 'status' : rule.request.op, new LbError(err.code, m[2]!))}\n`);
+    io.stderr.write(`${PROGRAM}: nothing restored (the table is unchanged)\n`);
+    return EXIT.DAEMON_ERROR;
+  }
+}
+
 /**
  * The text ipvsadm prints for a refused operation (libipvs ipvs_strerror): the message depends on the
  * operation as well as the errno, e.g. ESRCH is "Service not defined" for real-server operations and
  * "No such service" for the rest. Codes without an ipvsadm text print the daemon's message.
  */
-export function ipvsMessage(op: ChangeRequest['op'] | 'list' | 'status', err: LbError): string {
+export function ipvsMessage(op: ChangeRequest['op'] | 'list' | 'status' | 'restore', err: LbError): string {
   if (err.code === 'ESRCH_SERVICE' || err.code === 'ESRCH_DEST_SERVICE')
     return op === 'add-real' || op === 'edit-real' || op === 'del-real' ? IPVS_MESSAGES.ESRCH_DEST_SERVICE! : IPVS_MESSAGES.ESRCH_SERVICE!;
   return IPVS_MESSAGES[err.code] ?? err.message;
 }
 
-function _daemonError(io: CliIo, op: ChangeRequest['op'] | 'list' | 'status', err: unknown, exitCode: number): number {
+function _daemonError(io: CliIo, op: ChangeRequest['op'] | 'list' | 'status' | 'restore', err: unknown, exitCode: number): number {
   if (!(err instanceof LbError)) return _transport(io, err instanceof Error ? err.message : String(err));
   // EIO is what ControlClient raises when the socket breaks; the daemon never answered.
   if (err.code === 'EIO') return _transport(io, err.message);
@@ -220,6 +270,8 @@ Usage:
   ${p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags]
   ${p} -D virtual-service
   ${p} -C
+  ${p} -R
+  ${p} -S [-n]
   ${p} -a|e virtual-service -r server-address [options]
   ${p} -d virtual-service -r server-address
   ${p} -L|l [virtual-service] [options]
@@ -235,6 +287,8 @@ Either long or short options are allowed.
   --edit-service    -E        edit virtual service with options
   --delete-service  -D        delete virtual service
   --clear           -C        clear the whole table
+  --restore         -R        restore rules from stdin (applied as one atomic change)
+  --save            -S        save rules to stdout
   --add-server      -a        add real server with options
   --edit-server     -e        edit real server with options
   --delete-server   -d        delete real server
@@ -245,8 +299,9 @@ Either long or short options are allowed.
   --get-laddr       -G        list the FULLNAT local addresses
   --help            -h        display this help message
   --version         -v        display the version
+  --set tcp tcpfin udp                set connection timeout values
   Parsed as ipvsadm does but not carried out by the daemon yet:
-  --restore -R, --save -S, --set tcp tcpfin udp, --start-daemon, --stop-daemon
+  --start-daemon, --stop-daemon
 
 virtual-service:
   --tcp-service|-t  service-address   service-address is a.b.c.d[:port]
@@ -283,8 +338,9 @@ Options:
   --nosort                            accepted; entries are shown in the daemon's order
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports (always numeric)
-  --connection   -c                   output of current connections (not supported yet)
-  --timeout                           output of timeout (tcp tcpfin udp) (when the daemon reports them)
+  --connection   -c                   output of current connections
+  --timeout                           output of timeout (tcp tcpfin udp)
+  --json                              listings (-L, -L -c, --timeout) as the API's JSON result (tapvs)
 
 tapvs options:
   --socket PATH                       control socket of the tapvs daemon; may come before the command.

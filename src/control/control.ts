@@ -15,9 +15,10 @@ import type { ConnRows, FromWorker } from '../worker/messages.js';
 import { ESTIMATOR_INTERVAL_MS, RateEstimator } from './estimator.js';
 import {
   OPS, type ConnInfo, type ConnListResult, type ListResult, type Reply, type Request, type ServiceInfo, type StatsInfo,
-  type StatusResult,
+  type StatusResult, type ApplyResult,
 } from './protocol.js';
 import { ServiceTable, type ServiceState } from './state.js';
+import { planApply, restoreToDesired, serviceRule } from './apply.js';
 import type { WorkerHandle } from './workers.js';
 import type { ServiceKey } from '../types.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
@@ -43,6 +44,8 @@ const COMMANDS: Record<Request['op'], Handler> = {
   'list-conns': (c, r) => c.listConns(r.service),
   'set-timeouts': (c, r) => c.mutate(() => c.table.setTimeouts(r.tcp, r.tcpfin, r.udp)),
   'restart-worker': (c, r) => c.restartWorker(r.worker),
+  apply: (c, r) => c.apply(r.config, r.dryRun),
+  restore: (c, r) => c.apply(restoreToDesired(c.table, r.requests), r.dryRun),
 };
 
 export class Control {
@@ -154,6 +157,27 @@ export class Control {
     return null;
   }
 
+  /**
+   * `apply`: plans the desired config against a copy of the table (all-or-nothing; errors name the path), then,
+   * unless a dry run or nothing changes, adopts the copy and publishes it as one snapshot. If publishing fails
+   * the previous table is put back.
+   */
+  async apply(config: unknown, dryRun: unknown): Promise<ApplyResult> {
+    const { plan, next, freshServices, freshReals } = planApply(this.table, config);
+    if (dryRun === true || plan.length === 0) return { plan, applied: false, version: this.current.version };
+    const previous = this.table.clone();
+    this.table.adopt(next);
+    for (const s of freshServices) this.resetSlots(s, null);
+    for (const r of freshReals) this.resetSlots(null, r);
+    try {
+      await this.publish();
+    } catch (err) {
+      this.table.adopt(previous);
+      throw err;
+    }
+    return { plan, applied: true, version: this.current.version };
+  }
+
   /** Called with each checked snapshot before the workers get it (the daemon updates queue steering). */
   onPublish: ((snap: Snapshot) => void) | null = null;
 
@@ -242,11 +266,7 @@ export class Control {
           lthreshold: r.lthreshold, active, inactive, persist, stats: this.statsInfo('real', r.slot),
         };
       });
-    return {
-      proto: s.proto, vip: formatIPv4(s.addr), vport: s.port, scheduler: s.scheduler, schedFlags: s.schedFlagNames,
-      persistent: s.persistent, netmask: formatIPv4(s.netmask), ...(s.scheduler === 'mh' ? { mhTableSize: s.mhTableSize } : {}), stats: this.statsInfo('svc', s.slot), reals,
-      laddrs: s.laddrs.map(formatIPv4), clientIp: s.clientIp,
-    };
+    return { ...serviceRule(s), stats: this.statsInfo('svc', s.slot), reals, ...(s.health ? { health: s.health } : {}) };
   }
 
   private pick(key: ServiceKey | undefined): ServiceState[] {

@@ -11,6 +11,7 @@
 import type { FwdMethod, ProtoName, ServiceKey } from '../types.js';
 import type { LbErrorCode } from '../errors.js';
 import type { ClientIpMode } from '../config/snapshot.js';
+import type { HealthCheckSpec } from '../config/health-spec.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -32,6 +33,8 @@ export interface ServiceSpec extends ServiceKey {
   delLaddrs?: string[];
   /** How FULLNAT conns deliver the client address: none (default), toa, proxy-v1, proxy-v2 (UDP: v2 only). */
   clientIp?: ClientIpMode;
+  /** Health check of the service's reals (config/health-spec.ts); null removes it. */
+  health?: HealthCheckSpec | null;
 }
 
 /** A real server as given by a user (add/edit). */
@@ -61,13 +64,66 @@ export type Request =
   | { id?: number; op: 'status' }
   | { id?: number; op: 'list-conns'; service?: ServiceKey }
   | { id?: number; op: 'set-timeouts'; tcp: number; tcpfin: number; udp: number }
-  | { id?: number; op: 'restart-worker'; worker: number };
+  | { id?: number; op: 'restart-worker'; worker: number }
+  | { id?: number; op: 'apply'; config: DesiredConfig; dryRun?: boolean }
+  | { id?: number; op: 'restore'; requests: RestoreRequest[]; dryRun?: boolean };
 
 export type Op = Request['op'];
 export const OPS: readonly Op[] = [
   'ping', 'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'list', 'zero', 'status',
-  'list-conns', 'set-timeouts', 'restart-worker',
+  'list-conns', 'set-timeouts', 'restart-worker', 'apply', 'restore',
 ];
+
+/**
+ * `apply`: the whole desired configuration. Services and reals absent from it are removed; absent fields take
+ * their defaults (as on add); `timeouts` absent (or a field of it absent) leaves the current value.
+ */
+export interface DesiredConfig {
+  services: DesiredService[];
+  timeouts?: { tcp?: number; tcpfin?: number; udp?: number };
+}
+
+/** A service with all its reals (no addLaddrs/delLaddrs: `laddrs` is the whole list). */
+export interface DesiredService extends Omit<ServiceSpec, 'addLaddrs' | 'delLaddrs'> {
+  reals?: RealSpec[];
+}
+
+/** `restore` (tapvsadm -R): change requests run in order on a copy of the table, then applied as one change. */
+export type RestoreRequest = Extract<
+  Request,
+  { op: 'add-service' | 'edit-service' | 'del-service' | 'add-real' | 'edit-real' | 'del-real' | 'clear' | 'set-timeouts' }
+>;
+
+/** A field an edit changes. */
+export interface FieldChange {
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+/** A service as a rule (what -S prints): ServiceInfo without counters and reals. */
+export type ServiceRule = Omit<ServiceInfo, 'stats' | 'reals'>;
+/** A real as a rule. */
+export type RealRule = Pick<RealInfo, 'rip' | 'rport' | 'method' | 'weight' | 'uthreshold' | 'lthreshold'>;
+
+/** One step of an apply plan (all steps are applied together, as one snapshot). */
+export type PlanChange =
+  | { op: 'add-service'; service: ServiceRule }
+  | { op: 'edit-service'; service: ServiceRule; changed: FieldChange[] }
+  | { op: 'del-service'; service: ServiceKey }
+  | { op: 'add-real'; service: ServiceKey; real: RealRule }
+  | { op: 'edit-real'; service: ServiceKey; real: RealRule; changed: FieldChange[] }
+  | { op: 'del-real'; service: ServiceKey; real: { rip: string; rport: number } }
+  | { op: 'set-health'; service: ServiceKey; health: HealthCheckSpec | null; previous: HealthCheckSpec | null }
+  | { op: 'set-timeouts'; timeouts: { tcp: number; tcpfin: number; udp: number }; changed: FieldChange[] };
+
+export interface ApplyResult {
+  plan: PlanChange[];
+  /** False for a dry run or an empty plan. */
+  applied: boolean;
+  /** Snapshot version running after the call. */
+  version: number;
+}
 
 /** Counters as ipvsadm --stats shows them, plus the 2-second rate estimates (--rate). */
 export interface StatsInfo {
@@ -114,6 +170,8 @@ export interface ServiceInfo {
   laddrs?: string[];
   /** FULLNAT client-address delivery. */
   clientIp?: ClientIpMode;
+  /** The service's health check spec, when it has one. */
+  health?: HealthCheckSpec;
 }
 
 export interface ListResult {

@@ -19,6 +19,7 @@ import { getScheduler, parseSchedFlags } from '../sched/registry.js';
 import { DEFAULT_MH_TABLE_SIZE, MH_TABLE_SIZES } from '../sched/mh.js';
 import { FWD_CODES, protoFromName, type FwdMethod, type ProtoName, type ServiceKey } from '../types.js';
 import { formatIPv4, parseIPv4, prefixMask } from '../util/addr.js';
+import { validateHealthSpec, type HealthCheckSpec } from '../config/health-spec.js';
 import type { RealSpec, ServiceSpec } from './protocol.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
 
@@ -50,6 +51,8 @@ export interface ServiceState {
   laddrs: number[];
   /** How FULLNAT conns deliver the client address to the real. */
   clientIp: ClientIpMode;
+  /** The service's health check (run by the control thread's checker), if any. Immutable once set. */
+  health?: HealthCheckSpec;
 }
 
 /** Largest timeout accepted (seconds), so that it stays a 32-bit number of milliseconds. */
@@ -76,6 +79,9 @@ class SlotPool {
   private free: number[];
   constructor(size: number) {
     this.free = Array.from({ length: size }, (_, i) => size - 1 - i);
+  }
+  copyFrom(other: SlotPool): void {
+    this.free = [...other.free];
   }
   take(usable: (slot: number) => boolean = () => true): number {
     for (let k = this.free.length - 1; k >= 0; k--) {
@@ -130,6 +136,28 @@ export class ServiceTable {
 
   list(): ServiceState[] {
     return [...this.services.values()];
+  }
+
+  /**
+   * A deep copy to try changes on (`tapvs apply`, `tapvsadm -R`): services, reals, slot free lists, timeouts.
+   * Health specs are immutable and shared. `adopt()` makes a validated copy the live table.
+   */
+  clone(): ServiceTable {
+    const t = new ServiceTable(this.realSlotInUse);
+    t.adopt(this);
+    return t;
+  }
+
+  /** Takes over the whole configuration of `other` (a clone that passed every check); the version goes on. */
+  adopt(other: ServiceTable): void {
+    this.services = new Map(
+      [...other.services].map(([k, s]) => [k, { ...s, schedFlagNames: [...s.schedFlagNames], laddrs: [...s.laddrs], reals: s.reals.map((r) => ({ ...r })) }]),
+    );
+    this.svcSlots.copyFrom(other.svcSlots);
+    this.realSlots.copyFrom(other.realSlots);
+    this.timeouts.splice(0, this.timeouts.length, ...other.timeouts);
+    this.policy = other.policy;
+    this.net = other.net;
   }
 
   find(key: ServiceKey): ServiceState | undefined {
@@ -274,9 +302,11 @@ export class ServiceTable {
       throw invalid(`${clientIp === 'toa' ? 'TOA' : 'PROXY protocol v1'} is for TCP services only; a UDP service takes proxy-v2`);
     }
     const laddrs = this.validateLaddrs(spec, cur, addr);
+    // health: absent = unchanged, null = none, else the API's HealthCheckSpec (checked, defaults filled in).
+    const health = spec.health === undefined ? cur?.health : spec.health === null ? undefined : validateHealthSpec(spec.health);
     return {
       proto: spec.proto as ProtoName, addr, port, scheduler: sched.name, schedFlagNames: flagNames, schedFlags: flags,
-      persistent, netmask, mhTableSize, clientIp, laddrs,
+      persistent, netmask, mhTableSize, clientIp, laddrs, health,
     };
   }
 

@@ -2,55 +2,13 @@
  * main() against a fake daemon: a Unix socket in a tmp dir speaking the NDJSON control protocol.
  * Asserts the requests it receives, what is printed, and ipvsadm's exit statuses.
  */
-import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, helpText, main, versionLine } from '../../../src/cli/tapvsadm.js';
 import type { ListResult, StatsInfo } from '../../../src/control/protocol.js';
-
-type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
-
-/** Records every request; answers from `answers[op]` (default ok with a null result). */
-class FakeDaemon {
-  readonly requests: Array<Record<string, unknown>> = [];
-  answers: Record<string, Answer> = {};
-  private server = net.createServer((sock) => {
-    let buf = '';
-    sock.on('data', (chunk) => {
-      buf += chunk.toString('utf8');
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        this.requests.push(req);
-        const a = this.answers[req.op as string] ?? { ok: true, result: null };
-        sock.write(JSON.stringify({ id: req.id, ...a }) + '\n');
-      }
-    });
-    sock.on('error', () => undefined);
-  });
-  constructor(readonly path: string) {}
-  listen(): Promise<void> {
-    return new Promise((resolve) => this.server.listen(this.path, resolve));
-  }
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-  /** Requests without the client's ids. */
-  ops(): unknown[] {
-    return this.requests.map(({ id: _id, ...rest }) => rest);
-  }
-}
-
-class Capture {
-  out = '';
-  err = '';
-  readonly io = {
-    stdout: { write: (s: string) => (this.out += s) },
-    stderr: { write: (s: string) => (this.err += s) },
-  };
-}
+import { Capture, FakeDaemon } from '../../helpers/fake-daemon.js';
 
 const ZERO: StatsInfo = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 const TABLE: ListResult = {
@@ -275,8 +233,6 @@ describe('tapvsadm main()', () => {
 
   describe('not supported yet', () => {
     it.each([
-      [['-S', '-n'], 'saving rules (-S)'],
-      [['-R'], 'restoring rules (-R)'],
       [['--start-daemon', 'master'], 'the connection sync daemon (--start-daemon)'],
       [['-A', '-f', '1'], 'a firewall-mark service (-f)'],
       [['-A', '-t', '[2001:db8::1]:80'], 'IPv6'],

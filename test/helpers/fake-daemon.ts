@@ -1,0 +1,47 @@
+/**
+ * A fake tapvs daemon for CLI tests: a Unix socket speaking the NDJSON control protocol that records every
+ * request and answers from a table; and a capture of a CLI's stdout/stderr.
+ */
+import net from 'node:net';
+
+export type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
+
+/** Records every request; answers from `answers[op]` (default ok with a null result). */
+export class FakeDaemon {
+  readonly requests: Array<Record<string, unknown>> = [];
+  answers: Record<string, Answer> = {};
+  private server = net.createServer((sock) => {
+    let buf = '';
+    sock.on('data', (chunk) => {
+      buf += chunk.toString('utf8');
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+        buf = buf.slice(nl + 1);
+        this.requests.push(req);
+        const a = this.answers[req.op as string] ?? { ok: true, result: null };
+        sock.write(JSON.stringify({ id: req.id, ...a }) + '\n');
+      }
+    });
+    sock.on('error', () => undefined);
+  });
+  constructor(readonly path: string) {}
+  listen(): Promise<void> {
+    return new Promise((resolve) => this.server.listen(this.path, resolve));
+  }
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+  /** Requests without the client's ids. */
+  ops(): unknown[] {
+    return this.requests.map(({ id: _id, ...rest }) => rest);
+  }
+}
+
+export class Capture {
+  out = '';
+  err = '';
+  readonly io = {
+    stdout: { write: (s: string) => (this.out += s) },
+    stderr: { write: (s: string) => (this.err += s) },
+  };
+}
