@@ -135,7 +135,9 @@ export function planApply(table: ServiceTable, raw: unknown): ApplyPlan {
     wanted.set(id, i);
   });
 
-  for (const s of next.list()) {
+  // Removed services, in ipvsadm's listing order.
+  const byListOrder = (a: ServiceState, b: ServiceState) => (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.addr - b.addr || a.port - b.port;
+  for (const s of next.list().sort(byListOrder)) {
     if (wanted.has(svcId(keyOf(s)))) continue;
     next.delService(keyOf(s));
     plan.push({ op: 'del-service', service: keyOf(s) });

@@ -106,14 +106,16 @@ export class Testbed {
    * IPVS's exact scheduling sequences (rr's 100/100 split) need one scheduler instance; the multi-worker suite
    * passes --workers.
    */
-  async startDaemon(extra: string[] = []): Promise<void> {
+  async startDaemon(extra: string[] = []): Promise<ChildProcess> {
     const workers = extra.includes('--workers') ? [] : ['--workers', '1'];
-    this.spawnIn(
+    const p = this.spawnIn(
       this.lan,
       [process.execPath, join(ROOT, 'bin/tapvs.js'), 'run', '--tap', this.tap, '--addr', '198.18.0.1/24', '--addr', '198.18.1.1/24', '--socket', this.socket, ...workers, ...extra],
       (s) => (this.daemonLog += s),
     );
-    await waitFor('daemon socket', () => existsSync(this.socket), 15_000);
+    await waitFor('daemon socket', () => existsSync(this.socket) || p.exitCode !== null, 15_000);
+    if (p.exitCode !== null) throw new Error(`tapvs run exited (${p.exitCode}): ${this.daemonLog}`);
+    return p;
   }
 
   /**
