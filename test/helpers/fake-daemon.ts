@@ -3,6 +3,10 @@
  * request and answers from a table; and a capture of a CLI's stdout/stderr.
  */
 import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 
 export type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
 
@@ -44,4 +48,23 @@ export class Capture {
     stdout: { write: (s: string) => (this.out += s) },
     stderr: { write: (s: string) => (this.err += s) },
   };
+}
+
+/**
+ * A fresh fake daemon (in a tmp dir) and capture for every test of the calling describe block; the returned
+ * object's fields are set before each test.
+ */
+export function fakeDaemonPerTest(prefix: string): { daemon: FakeDaemon; cap: Capture; dir: string } {
+  const ctx = {} as { daemon: FakeDaemon; cap: Capture; dir: string };
+  beforeEach(async () => {
+    ctx.dir = mkdtempSync(join(tmpdir(), prefix));
+    ctx.daemon = new FakeDaemon(join(ctx.dir, 'tapvs.sock'));
+    await ctx.daemon.listen();
+    ctx.cap = new Capture();
+  });
+  afterEach(async () => {
+    await ctx.daemon.close();
+    rmSync(ctx.dir, { recursive: true, force: true });
+  });
+  return ctx;
 }

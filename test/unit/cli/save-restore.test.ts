@@ -2,15 +2,12 @@
  * tapvsadm -S (ipvsadm's rule format), -R (its input parsing and the single `restore` request) and --json, against
  * a fake daemon. The expected -S text is ipvsadm 1.31's print_service_entry with FMT_RULE, line for line.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/tapvsadm.js';
 import { formatSave } from '../../../src/cli/rules.js';
 import { RestoreError, parseRestore } from '../../../src/cli/restore.js';
 import type { ListResult, RealInfo, ServiceInfo, StatsInfo } from '../../../src/control/protocol.js';
-import { Capture, FakeDaemon } from '../../helpers/fake-daemon.js';
+import { Capture, FakeDaemon, fakeDaemonPerTest } from '../../helpers/fake-daemon.js';
 
 const ZERO: StatsInfo = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 const real = (rip: string, rport: number, method: RealInfo['method'], weight: number, over: Partial<RealInfo> = {}): RealInfo => ({
@@ -125,21 +122,11 @@ describe('-R: parsing the input', () => {
 });
 
 describe('tapvsadm -S, -R and --json against a daemon', () => {
-  let dir: string;
+  const fake = fakeDaemonPerTest('tapvsadm-sr-');
   let daemon: FakeDaemon;
   let cap: Capture;
+  beforeEach(() => ({ daemon, cap } = fake));
   const run = (args: string[], stdin = '') => main(['--socket', daemon.path, ...args], { ...cap.io, stdin: async () => stdin });
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tapvsadm-sr-'));
-    daemon = new FakeDaemon(join(dir, 'tapvs.sock'));
-    await daemon.listen();
-    cap = new Capture();
-  });
-  afterEach(async () => {
-    await daemon.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it('-S -n lists and prints the rules', async () => {
     daemon.answers.list = { ok: true, result: PLAIN };

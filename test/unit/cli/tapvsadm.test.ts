@@ -2,13 +2,12 @@
  * main() against a fake daemon: a Unix socket in a tmp dir speaking the NDJSON control protocol.
  * Asserts the requests it receives, what is printed, and ipvsadm's exit statuses.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, helpText, main, versionLine } from '../../../src/cli/tapvsadm.js';
 import type { ListResult, StatsInfo } from '../../../src/control/protocol.js';
-import { Capture, FakeDaemon } from '../../helpers/fake-daemon.js';
+import { Capture, FakeDaemon, fakeDaemonPerTest } from '../../helpers/fake-daemon.js';
 
 const ZERO: StatsInfo = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 const TABLE: ListResult = {
@@ -43,21 +42,11 @@ const TABLE: ListResult = {
 const golden = (name: string): string => readFileSync(new URL(`../../golden/cli/${name}`, import.meta.url), 'utf8');
 
 describe('tapvsadm main()', () => {
-  let dir: string;
+  const fake = fakeDaemonPerTest('tapvsadm-test-');
   let daemon: FakeDaemon;
   let cap: Capture;
+  beforeEach(() => ({ daemon, cap } = fake));
   const run = (args: string[]) => main(['--socket', daemon.path, ...args], cap.io);
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tapvsadm-test-'));
-    daemon = new FakeDaemon(join(dir, 'tapvs.sock'));
-    await daemon.listen();
-    cap = new Capture();
-  });
-  afterEach(async () => {
-    await daemon.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   describe('success', () => {
     it('-A sends add-service with ipvsadm defaults, prints nothing, exits 0', async () => {
@@ -162,14 +151,14 @@ describe('tapvsadm main()', () => {
 
   describe('no daemon', () => {
     it('a missing socket names the path, exit 2 (ipvsadm\'s "Can\'t initialize ipvs")', async () => {
-      const path = join(dir, 'nobody-here.sock');
+      const path = join(fake.dir, 'nobody-here.sock');
       expect(await main(['--socket', path, '-L'], cap.io)).toBe(EXIT.NO_DAEMON);
       expect(cap.err).toContain(`tapvsadm: cannot connect to ${path}: is the tapvs daemon running?\n`);
       expect(cap.out).toBe('');
     });
 
     it('connection refused (a path nobody listens on) names the path, exit 2', async () => {
-      const path = join(dir, 'refused.sock');
+      const path = join(fake.dir, 'refused.sock');
       writeFileSync(path, '');
       expect(await main(['--socket', path, '-C'], cap.io)).toBe(2);
       expect(cap.err).toContain(`cannot connect to ${path}`);
