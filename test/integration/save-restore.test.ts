@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/tapvsadm.js';
-import { applyFile } from '../../src/cli/apply-cmd.js';
+import { applyFile, reloader } from '../../src/cli/apply-cmd.js';
 import { Control } from '../../src/control/control.js';
 import { ControlServer } from '../../src/control/server.js';
 import { InlineWorker } from '../../src/control/workers.js';
@@ -181,5 +181,28 @@ describe('tapvs apply against the control thread', () => {
     const code = await applyFile(join(dir, 'cfg.yaml'), { socket: join(dir, 'nope.sock') }, { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } });
     expect(code).toBe(2);
     expect(err).toContain('nope.sock');
+  });
+});
+
+describe('the SIGHUP reloader', () => {
+  it('re-applies the file; a broken file leaves the running config; signals during a reload coalesce', async () => {
+    const cfg = join(dir, 'hup.yaml');
+    const stderr = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write; // the reloader logs JSON lines
+    try {
+      writeFileSync(cfg, 'services:\n  - { proto: tcp, vip: 10.0.0.7:80, scheduler: rr }\n');
+      const reload = reloader(control, cfg);
+      await Promise.all([reload(), reload(), reload()]);
+      expect((await adm(['-S', '-n'])).out).toBe('-A -t 10.0.0.7:80 -s rr\n');
+      const version = control.status().version;
+      writeFileSync(cfg, 'services:\n  - { proto: tcp, vip: 10.0.0.7:80, sheduler: wrr }\n');
+      await reload();
+      expect((await adm(['-S', '-n'])).out).toBe('-A -t 10.0.0.7:80 -s rr\n');
+      expect(control.status().version).toBe(version);
+      await reloader(control, undefined)();
+      expect(control.status().version).toBe(version);
+    } finally {
+      process.stderr.write = stderr;
+    }
   });
 });
