@@ -382,14 +382,16 @@ export class Dataplane implements FwdContext {
     let c = conns.lookupIn(pk.proto, pk.saddr, pk.sport, pk.daddr, pk.dport);
     if (c !== NIL) {
       if (this.realSvc[conns.real[c]!] === null) {
-        // Its real was removed. IPVS expire_nodest_conn=0 drops the packet; =1 expires the conn and treats the
-        // packet as one without a conn.
-        if (!this.expireNodestConn) {
+        // Its real was removed. A new SYN on a TIME_WAIT/CLOSE conn replaces it all the same (ip_vs_in checks conn
+        // reuse before the server status); otherwise IPVS expire_nodest_conn=0 drops the packet, =1 expires the
+        // conn and treats the packet as one without a conn.
+        const reuse = pk.proto === PROTO_TCP && this.life.reusable(c, pk.tcpFlags);
+        if (!reuse && !this.expireNodestConn) {
           f64[D.real_unavailable]!++;
           return;
         }
         conns.remove(c, this.life);
-        f64[C.conns_nodest_expired]!++;
+        f64[reuse ? C.conns_reused : C.conns_nodest_expired]!++;
         c = NIL;
       } else if (pk.proto === PROTO_TCP && this.life.reusable(c, pk.tcpFlags)) {
         conns.remove(c, this.life);

@@ -114,6 +114,16 @@ describe('connection reuse and expire_nodest_conn', () => {
     expect((await conns(b)).map((c) => c.state)).toEqual(['SYN_RECV']);
   });
 
+  it('a SYN on a TIME_WAIT connection whose real was removed is scheduled afresh (reuse comes before the server check)', async () => {
+    const [first] = send(b, tcp(CIP, 3100, 'S'));
+    send(b, reply(first!, CIP, 3100, 'SA'), tcp(CIP, 3100, 'A'), tcp(CIP, 3100, 'FA'), reply(first!, CIP, 3100, 'FA'), tcp(CIP, 3100, 'A'));
+    expect((await conns(b))[0]!.state).toBe('TIME_WAIT');
+    await ok(b.control, { op: 'del-real', service: svcKey, real: { rip: first } });
+    expect(send(b, tcp(CIP, 3100, 'S'))).toEqual([first === R1 ? R2 : R1]);
+    expect(b.control.status().workers[0]!.counters.conns_reused).toBe(1);
+    expect(b.control.status().drops.real_unavailable).toBe(0);
+  });
+
   it('with expire_nodest_conn a SYN from a removed real\'s conn starts a new conn', async () => {
     b.control.table.policy.expireNodestConn = true;
     await b.control.publish();
