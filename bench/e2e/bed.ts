@@ -133,12 +133,17 @@ export class Bed {
    * Builds the namespaces (scripts/testbed.sh in this bed's mode). The bridge does not call netfilter for
    * bridged frames (bridge-nf-call-*=0 in the lan namespace: the kernel default with br_netfilter built in is
    * 1, which would run every switched frame through the IP hooks; a real switch does not). The client may use
-   * any local port (connection-rate runs).
+   * any local port (connection-rate runs). The bridge knows every host's port from the start.
    */
   up(): void {
     sh('bash', [join(ROOT, 'scripts/testbed.sh'), 'up', this.prefix, this.mode]);
     this.ns(this.lan, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-arptables=0']);
     this.ns(this.cli, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=1024 65535']);
+    // Static bridge entries for the hosts: a host that only receives (a UDP sink behind a forwarder with
+    // static neighbours) would never be learned, and every frame to it would be flooded to all ports.
+    for (const [ns, tag] of [[this.cli, 'c'], [this.r1, 'r1'], [this.r2, 'r2']] as const) {
+      this.ns(this.lan, ['bridge', 'fdb', 'replace', this.mac(ns), 'dev', `${this.prefix}-${tag}`, 'master', 'static']);
+    }
   }
 
   async down(): Promise<void> {

@@ -34,6 +34,8 @@ export interface PpsRow extends RowBase {
   delivered_pps: number;
   /** frames the TAP could not hand to the user-space forwarder (its queue was full): TAP tx_dropped */
   tap_dropped_pps: number;
+  /** CPU time of the load balancer's process per delivered packet, µs (null for the kernel paths) */
+  lb_us_per_pkt: number | null;
   cpu: CpuUse;
 }
 
@@ -51,6 +53,8 @@ export interface CpsRow extends RowBase {
   requests: number;
   errors: number;
   error_detail: string;
+  /** CPU time of the load balancer's process per connection, µs (null for the kernel paths) */
+  lb_us_per_conn: number | null;
   cpu: CpuUse;
 }
 
@@ -103,6 +107,9 @@ function cpuMeter(lb: Lb): () => CpuUse {
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+/** µs of load balancer CPU per unit of work (packet, connection) at `rate` per second. */
+const usPer = (cpu: CpuUse, rate: number) => (cpu.lb_process_pct === null || rate <= 0 ? null : round1((cpu.lb_process_pct / 100 / rate) * 1e6 * 10) / 10);
+
 function realsRx(bed: Bed): number {
   return bed.stat(bed.r1, 'eth0', 'rx_packets') + bed.stat(bed.r2, 'eth0', 'rx_packets');
 }
@@ -120,11 +127,13 @@ export async function pps(bed: Bed, lb: Lb, flows: number, secs: number): Promis
   const cpu = meter();
   const r = lastJson(c);
   const seconds = r.seconds!;
+  const delivered = Math.round((realsRx(bed) - rx0) / seconds);
   return {
     ...rowBase(lb), flows, seconds: round1(seconds * 10) / 10,
     offered_pps: Math.round(r.sent! / seconds),
-    delivered_pps: Math.round((realsRx(bed) - rx0) / seconds),
+    delivered_pps: delivered,
     tap_dropped_pps: Math.round((bed.stat(bed.lan, bed.tap, 'tx_dropped') - drop0) / seconds),
+    lb_us_per_pkt: usPer(cpu, delivered),
     cpu,
   };
 }
@@ -165,6 +174,7 @@ export async function cps(bed: Bed, lb: Lb, secs: number): Promise<CpsRow> {
   const errs = se ? se.slice(1).map(Number) : [0, 0, 0, 0];
   return {
     ...rowBase(lb), seconds: round1(seconds), conns_per_s: Math.round(requests / seconds), requests,
+    lb_us_per_conn: usPer(cpu, requests / seconds),
     errors: errs.reduce((a, b) => a + b, 0) + non2xx,
     error_detail: se ? `${se[0]}${non2xx ? `, non-2xx ${non2xx}` : ''}` : non2xx ? `non-2xx ${non2xx}` : '',
     cpu,

@@ -53,10 +53,11 @@ function table(head: string[], body: (string | number)[][]): string {
 
 const fmtVs = (vs: Record<string, number>, keys: string[]) => keys.map((k) => (vs[k] === undefined ? '' : vs[k]!.toFixed(2)));
 const pct = (x: number | null) => (x === null ? '' : `${Math.round(x)}%`);
+const num = (x: number | null) => (x === null ? '' : x.toFixed(2));
 
 export function ppsTable(rows: ReturnType<typeof ratios<PpsRow>>): string {
-  return table(['path (64-byte UDP)', 'flows', 'offered pps', 'delivered pps', 'TAP drops/s', 'LB CPU', 'softirq', '/tapfwd-1q', '/tapfwd-2q', '/kernel', '/nft'],
-    rows.map((r) => [r.label, r.flows, r.offered_pps, r.delivered_pps, r.tap_dropped_pps, pct(r.cpu.lb_process_pct), pct(r.cpu.machine_softirq_pct),
+  return table(['path (64-byte UDP)', 'flows', 'offered pps', 'delivered pps', 'TAP drops/s', 'LB CPU', 'LB µs/pkt', 'softirq', '/tapfwd-1q', '/tapfwd-2q', '/kernel', '/nft'],
+    rows.map((r) => [r.label, r.flows, r.offered_pps, r.delivered_pps, r.tap_dropped_pps, pct(r.cpu.lb_process_pct), num(r.lb_us_per_pkt), pct(r.cpu.machine_softirq_pct),
       ...fmtVs(r.vs, ['tapfwd-1q', 'tapfwd-2q', 'kernel-fwd', 'nft-dnat'])]));
 }
 
@@ -67,8 +68,8 @@ export function bulkTable(rows: ReturnType<typeof ratios<BulkRow>>): string {
 }
 
 export function cpsTable(rows: ReturnType<typeof ratios<CpsRow>>): string {
-  return table(['path (HTTP, Connection: close)', 'conns/s', 'errors', 'LB CPU', 'idle', '/nft', '/tapfwd-1q', '/tapfwd-2q', '/kernel'],
-    rows.map((r) => [r.label, r.conns_per_s, r.errors, pct(r.cpu.lb_process_pct), pct(r.cpu.machine_idle_pct),
+  return table(['path (HTTP, Connection: close)', 'conns/s', 'errors', 'LB CPU', 'LB µs/conn', 'idle', '/nft', '/tapfwd-1q', '/tapfwd-2q', '/kernel'],
+    rows.map((r) => [r.label, r.conns_per_s, r.errors, pct(r.cpu.lb_process_pct), num(r.lb_us_per_conn), pct(r.cpu.machine_idle_pct),
       ...fmtVs(r.vs, ['nft-dnat', 'tapfwd-1q', 'tapfwd-2q', 'kernel-fwd'])]));
 }
 

@@ -47,7 +47,7 @@ const cpu: CpuUse = { lb_process_pct: 50, machine_user_pct: 60, machine_sys_pct:
 function ppsRow(lb: string, label: string, workers: number, flows: number, delivered: number): PpsRow {
   return {
     lb, label, kind: lb.startsWith('tapvs') ? 'tapvs' : 'tapfwd', method: 'nat', workers, flows, seconds: 3,
-    offered_pps: 400_000, delivered_pps: delivered, tap_dropped_pps: 400_000 - delivered, cpu,
+    offered_pps: 400_000, delivered_pps: delivered, tap_dropped_pps: 400_000 - delivered, lb_us_per_pkt: 5, cpu,
   };
 }
 const sample: Results = {
@@ -62,8 +62,8 @@ const sample: Results = {
   ],
   bulk: [],
   cps: [
-    { lb: 'nft-dnat', label: 'kernel nftables DNAT', kind: 'nft', method: 'nat', workers: 1, seconds: 3, conns_per_s: 10_000, requests: 30_000, errors: 0, error_detail: '', cpu },
-    { lb: 'tapvs-nat-1w', label: 'tapvs NAT, 1 worker', kind: 'tapvs', method: 'nat', workers: 1, seconds: 3, conns_per_s: 6_000, requests: 18_000, errors: 0, error_detail: '', cpu },
+    { lb: 'nft-dnat', label: 'kernel nftables DNAT', kind: 'nft', method: 'nat', workers: 1, seconds: 3, conns_per_s: 10_000, requests: 30_000, errors: 0, error_detail: '', lb_us_per_conn: null, cpu },
+    { lb: 'tapvs-nat-1w', label: 'tapvs NAT, 1 worker', kind: 'tapvs', method: 'nat', workers: 1, seconds: 3, conns_per_s: 6_000, requests: 18_000, errors: 0, error_detail: '', lb_us_per_conn: 80, cpu },
   ],
   latency: [
     { lb: 'kernel-fwd', label: 'kernel IP forwarding', kind: 'kernel', method: 'route', workers: 1, count: 500, received: 500, p50_us: 30, p90_us: 40, p99_us: 80, max_us: 200, mean_us: 33 },
