@@ -2,7 +2,7 @@
  * Ratios to the baselines, the printed tables, and the result files (bench/results/e2e/<case>.json + .svg,
  * summary.json with issue 7's targets, report.txt with the tables as printed).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { renderSvg, type CaseFile } from './chart.js';
@@ -11,7 +11,7 @@ import type { BulkRow, CpsRow, LatencyRow, PpsRow, RowBase } from './cases.js';
 export interface Results {
   date: string;
   machine: { cpus: number; cpu: string; mem_gib: number; kernel: string; node: string; loadavg_start: number[]; loadavg_end?: number[] };
-  options: { seconds: number; quick: boolean; flows: number[]; workers: number[]; tapvs_args: string[] };
+  options: { seconds: number; quick: boolean; flows: number[]; workers: number[]; repeat: number; tapvs_args: string[] };
   pps: PpsRow[];
   bulk: BulkRow[];
   cps: CpsRow[];
@@ -115,6 +115,7 @@ export async function writeResults(res: Results, dir: string): Promise<string> {
     `machine: ${res.machine.cpus} x ${res.machine.cpu}, ${res.machine.mem_gib} GiB, Linux ${res.machine.kernel}, Node ${res.machine.node}; ` +
       `load average ${res.machine.loadavg_start.join(' ')} at the start, ${res.machine.loadavg_end.join(' ')} at the end`,
     `options: ${res.options.seconds} s per case${res.options.quick ? ' (quick)' : ''}, flows ${res.options.flows.join('/')}, workers ${res.options.workers.join('/')}` +
+      (res.options.repeat > 1 ? `, pps and cps: median of ${res.options.repeat} runs` : '') +
       (res.options.tapvs_args.length ? `, TAPVS_ARGS=${res.options.tapvs_args.join(' ')}` : ''),
     'ratios (/x) are delivered rate divided by the same measurement of baseline x in this run; CPU in % of one CPU',
   ];
@@ -122,7 +123,10 @@ export async function writeResults(res: Results, dir: string): Promise<string> {
     ['pps', pps, ppsTable(pps)], ['bulk', bulk, bulkTable(bulk)], ['cps', cps, cpsTable(cps)], ['latency', res.latency, latencyTable(res.latency)],
   ];
   for (const [name, rows, text] of cases) {
-    if (rows.length === 0) continue;
+    if (rows.length === 0) { // not measured this time: no stale file from an earlier run stays beside the new ones
+      for (const ext of ['json', 'svg']) rmSync(join(dir, `${name}.${ext}`), { force: true });
+      continue;
+    }
     parts.push('', text);
     const file = { case: name, ...head, rows };
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(file, null, 1) + '\n');

@@ -53,7 +53,7 @@ function ppsRow(lb: string, label: string, workers: number, flows: number, deliv
 const sample: Results = {
   date: '2026-11-25T12:00:00.000Z',
   machine: { cpus: 2, cpu: 'Test CPU', mem_gib: 1, kernel: '6.0', node: 'v20', loadavg_start: [0, 0, 0] },
-  options: { seconds: 3, quick: false, flows: [16], workers: [1, 2], tapvs_args: [] },
+  options: { seconds: 3, quick: false, flows: [16], workers: [1, 2], repeat: 1, tapvs_args: [] },
   pps: [
     ppsRow('tapfwd-1q', 'C TAP forwarder, 1 queue', 1, 16, 200_000),
     ppsRow('tapfwd-2q', 'C TAP forwarder, 2 queues', 2, 16, 250_000),
