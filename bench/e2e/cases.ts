@@ -108,7 +108,7 @@ function cpuMeter(lb: Lb): () => CpuUse {
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** µs of load balancer CPU per unit of work (packet, connection) at `rate` per second. */
-const usPer = (cpu: CpuUse, rate: number) => (cpu.lb_process_pct === null || rate <= 0 ? null : round1((cpu.lb_process_pct / 100 / rate) * 1e6 * 10) / 10);
+const usPer = (cpu: CpuUse, rate: number) => (cpu.lb_process_pct === null || rate <= 0 ? null : Math.round((cpu.lb_process_pct / 100 / rate) * 1e8) / 100);
 
 function realsRx(bed: Bed): number {
   return bed.stat(bed.r1, 'eth0', 'rx_packets') + bed.stat(bed.r2, 'eth0', 'rx_packets');
@@ -129,7 +129,7 @@ export async function pps(bed: Bed, lb: Lb, flows: number, secs: number): Promis
   const seconds = r.seconds!;
   const delivered = Math.round((realsRx(bed) - rx0) / seconds);
   return {
-    ...rowBase(lb), flows, seconds: round1(seconds * 10) / 10,
+    ...rowBase(lb), flows, seconds: Math.round(seconds * 100) / 100,
     offered_pps: Math.round(r.sent! / seconds),
     delivered_pps: delivered,
     tap_dropped_pps: Math.round((bed.stat(bed.lan, bed.tap, 'tx_dropped') - drop0) / seconds),

@@ -14,13 +14,15 @@ export interface CaseFile {
   case: 'pps' | 'bulk' | 'cps' | 'latency';
   date: string;
   machine: { cpus: number; cpu: string };
+  options?: { repeat?: number };
   rows: object[];
 }
 
 const WIDTH = 560;
 
 function subtitle(f: CaseFile): string {
-  return `${f.date.slice(0, 10)}, ${f.machine.cpus} x ${f.machine.cpu}; one run, same test bed`;
+  const runs = (f.options?.repeat ?? 1) > 1 && (f.case === 'pps' || f.case === 'cps') ? `median of ${f.options!.repeat} runs` : 'one run';
+  return `${f.date.slice(0, 10)}, ${f.machine.cpus} x ${f.machine.cpu}; ${runs}, same test bed`;
 }
 
 /** The vega-lite spec of a case file's chart. */
