@@ -184,9 +184,10 @@ export function formatTitle(fmt: ListFormat): string {
   return 'Prot LocalAddress:Port Scheduler Flags\n' + '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
 }
 
-/** `1h2m`, `3m5s`, `12s`, `0.4s`: a short age for the Health column. */
+/** `1h2m`, `3m5s`, `12s`, `5.2s`, `150ms`: a short duration for the Health column and drain progress. */
 export function formatAge(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
+  if (ms < 1000) return `${Math.max(0, Math.floor(ms))}ms`;
+  const s = ms / 1000;
   if (s < 10) return `${(Math.floor(s * 10) / 10).toString()}s`;
   const t = Math.floor(s);
   if (t < 60) return `${t}s`;

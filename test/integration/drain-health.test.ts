@@ -14,7 +14,7 @@ function tcp(sport: number, flags: string, seq = 1, ack = 0) {
   return pkt().eth({ src: MACS[CIP], dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).tcp({ sport, dport: 80, flags, seq, ack }).build();
 }
 function udp(sport: number) {
-  return pkt().eth({ src: MACS[CIP], dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).udp({ sport, dport: 53, payload: new Uint8Array([1, 2, 3]) }).build();
+  return pkt().eth({ src: MACS[CIP], dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).udp({ sport, dport: 53 }).payload('abc').build();
 }
 function reply(real: string, dport: number, flags: string) {
   return pkt().eth({ src: MACS[real], dst: DIR_MAC }).ipv4({ src: real, dst: CIP }).tcp({ sport: 80, dport, flags, seq: 9, ack: 2 }).build();
@@ -78,6 +78,19 @@ describe('drain', () => {
     await b.control.settled();
     expect(reals(b)[first!]).toBeUndefined();
     expect(await ok(b.control, { op: 'drain-status', service: svcKey, real: { rip: first } })).toMatchObject({ outcome: 'empty', inactive: 1, live: 0 });
+  });
+
+  it('a client reusing its port after the drain gets a new conn (conn reuse before the removed-real rule, as IPVS)', async () => {
+    const [first] = sentTo(b, tcp(3000, 'S'));
+    sentTo(b, reply(first!, 3000, 'SA'), tcp(3000, 'A', 2), tcp(3000, 'FA', 2), reply(first!, 3000, 'FA'), tcp(3000, 'A', 3));
+    expect((await ok(b.control, { op: 'list-conns' })).conns[0].state).toBe('TIME_WAIT');
+    await ok(b.control, { op: 'drain', service: svcKey, real: { rip: first } });
+    await b.control.drains.tick();
+    await b.control.settled();
+    expect(reals(b)[first!]).toBeUndefined();
+    expect(sentTo(b, tcp(3000, 'S'))).toEqual([other(first!)]);
+    expect(b.control.status().workers[0]!.counters.conns_reused).toBe(1);
+    expect(drops(b).real_unavailable).toBe(0);
   });
 
   it('at the deadline with keep: the real goes, its conns stay and their packets are dropped (real_unavailable)', async () => {

@@ -93,7 +93,7 @@ describe('-L --health', () => {
   });
 
   it('writes ages short', () => {
-    expect([formatAge(200), formatAge(2000), formatAge(12_400), formatAge(125_000), formatAge(300_000), formatAge(3_725_000)]).toEqual(['0.2s', '2s', '12s', '2m5s', '5m', '1h2m']);
+    expect([formatAge(200), formatAge(2000), formatAge(12_400), formatAge(125_000), formatAge(300_000), formatAge(3_725_000)]).toEqual(['200ms', '2s', '12s', '2m5s', '5m', '1h2m']);
   });
 });
 
