@@ -3,7 +3,7 @@
  * namespace probing the reals from that namespace's own stack (source "host": br0 gets 198.18.1.254/24, as a
  * director host's NIC on the reals' network), HTTP load from the client namespace. Short intervals keep it quick.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ControlClient } from '../../src/control/client.js';
@@ -25,8 +25,9 @@ const IDLE_PAIR = `
   const net = require('node:net');
   const out = {};
   let ready = 0, done = 0;
+  const ports = [];
   const socks = [0, 1].map((i) => {
-    const s = net.connect(80, '${VIP}', () => { s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n'); if (++ready === 2) console.log('READY'); });
+    const s = net.connect(80, '${VIP}', () => { ports[i] = s.localPort; s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n'); if (++ready === 2) console.log('READY'); });
     let buf = '';
     s.on('data', (d) => (buf += d));
     s.on('error', (e) => finish(i, e.code));
@@ -34,8 +35,8 @@ const IDLE_PAIR = `
     return s;
   });
   function finish(i, what) {
-    if (out[socks[i].localPort]) return;
-    out[socks[i].localPort] = what;
+    if (out[ports[i]]) return;
+    out[ports[i]] = what;
     socks[i].destroy();
     if (++done === 2) { console.log(JSON.stringify(out)); process.exit(0); }
   }
@@ -79,6 +80,13 @@ describe.skipIf(skip !== null)(`health checks and drains end to end${skip ? ` (s
       ['-a', '-u', `${VIP}:53`, '-r', `${R2}:53`, '-m'],
     ]);
   }, 60_000);
+
+  /** Set by a test that drained R1 away: the next test gets it back (also when that test failed). */
+  let readdR1 = false;
+  beforeEach(async () => {
+    if (readdR1) await bed.configure([['-a', '-t', `${VIP}:80`, '-r', `${R1}:80`, '-m']]);
+    readdR1 = false;
+  });
 
   afterAll(async () => {
     api?.close();
@@ -125,6 +133,7 @@ describe.skipIf(skip !== null)(`health checks and drains end to end${skip ? ` (s
     const loading = load(1500, 4);
     await new Promise((r) => setTimeout(r, 800));
     const drain = await bed.adm(['--drain', '-t', `${VIP}:80`, '-r', `${R1}:80`, '--deadline', '20s', '--wait']);
+    readdR1 = true;
     const res = await loading;
     expect(drain.code, drain.stdout + drain.stderr).toBe(0);
     expect(drain.stdout).toMatch(/^TCP 198\.18\.0\.100:80 -> 198\.18\.1\.11:80 draining: ActiveConn \d+ InActConn \d+ PersistConn 0/m);
@@ -133,7 +142,6 @@ describe.skipIf(skip !== null)(`health checks and drains end to end${skip ? ` (s
     expect(res.byServer.r1).toBeGreaterThan(0);
     expect(Object.keys(await reals())).toEqual([R2]);
     expect(bed.daemonLog).toMatch(/"msg":"drain complete: real removed"/);
-    await bed.configure([['-a', '-t', `${VIP}:80`, '-r', `${R1}:80`, '-m']]);
   }, 90_000);
 
   for (const [mode, r1Outcome] of [['reset', 'ECONNRESET'], ['keep', 'timeout']] as const) {
@@ -145,6 +153,7 @@ describe.skipIf(skip !== null)(`health checks and drains end to end${skip ? ` (s
       const onR1 = conns.conns.filter((c) => c.destination === `${R1}:80` && c.state === 'ESTABLISHED').map((c) => c.source.split(':')[1]);
       expect(onR1).toHaveLength(1);
       const drain = await bed.adm(['--drain', '-t', `${VIP}:80`, '-r', R1, '--deadline', '1s', '--at-deadline', mode, '--wait']);
+      readdR1 = true;
       expect(drain.code, drain.stdout + drain.stderr).toBe(3);
       expect(drain.stdout).toMatch(new RegExp(`deadline passed after \\S+ with ActiveConn 1 InActConn 0 PersistConn 0: removed \\(at-deadline ${mode}: `));
       const before = await bed.status();
@@ -160,7 +169,6 @@ describe.skipIf(skip !== null)(`health checks and drains end to end${skip ? ` (s
       } else {
         expect(after.drops.real_unavailable! - before.drops.real_unavailable!).toBeGreaterThanOrEqual(1);
       }
-      await bed.configure([['-a', '-t', `${VIP}:80`, '-r', `${R1}:80`, '-m']]);
     }, 60_000);
   }
 
