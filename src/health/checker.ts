@@ -12,7 +12,7 @@
  * so a service's probes spread out. A transition into or out of DOWN asks for a publish, where the real gets
  * weight 0 (onFail 'quiesce') or is left out of the snapshot (onFail 'remove'); see state.ts effectiveWeight.
  */
-import type { HealthCheckSpec } from '../config/health-spec.js';
+import { TAP_SOURCE_UNSUPPORTED, type HealthCheckSpec } from '../config/health-spec.js';
 import type { RealState, ServiceState, ServiceTable } from '../control/state.js';
 import { formatIPv4 } from '../util/addr.js';
 import { log } from '../util/log.js';
@@ -111,9 +111,13 @@ export class HealthChecker {
       }
       const spec = svc.health;
       const json = JSON.stringify(spec);
+      // A spec that reached the table without validateHealthSpec (e.g. from a config file) may still say 'tap':
+      // nothing is probed (from the host instead would be a different check); the reals stay unknown, with why.
+      const unsupported = spec.source === 'tap';
       for (const r of svc.reals) {
         r.check ??= newRealHealth(this.now());
-        if (!this.running) continue;
+        if (unsupported) r.check.lastError = TAP_SOURCE_UNSUPPORTED;
+        if (!this.running || unsupported) continue;
         const key = `${svc.proto}/${svc.addr}:${svc.port}/${r.addr}:${r.port}`;
         seen.add(key);
         let p = this.probers.get(key);

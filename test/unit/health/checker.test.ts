@@ -90,4 +90,15 @@ describe('health checker', () => {
     await vi.advanceTimersByTimeAsync(1000);
     expect(probes.length).toBe(before);
   });
+
+  it('probes nothing for a spec with source tap that bypassed validation, and says why', async () => {
+    checker.start();
+    table.setHealth(key, { ...validateHealthSpec({ kind: 'tcp', intervalMs: 100, timeoutMs: 50 }), source: 'tap' });
+    checker.sync();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(probes).toEqual([]);
+    expect(checker.size).toBe(0);
+    const r = table.find(key)!.reals[0]!;
+    expect(r.check).toMatchObject({ state: 'unknown', lastError: expect.stringMatching(/source "tap" is not supported/) });
+  });
 });
