@@ -63,7 +63,6 @@ const COMMANDS: Record<Request['op'], Handler> = {
 /** Ops that change the configuration: logged once they succeeded. */
 const LOGGED_OPS = new Set<string>([
   'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'set-timeouts', 'set-health',
-  'restart-worker',
 ]);
 
 export class Control {
@@ -237,9 +236,9 @@ export class Control {
       }
       const result = await COMMANDS[op as Request['op']](this, req);
       if (LOGGED_OPS.has(op)) {
-        const r = req as { service?: unknown; real?: unknown; check?: unknown; worker?: unknown };
+        const r = req as { service?: unknown; real?: unknown; check?: unknown };
         log('info', 'config change', { op, ...(r.service ? { service: r.service } : {}), ...(r.real ? { real: r.real } : {}),
-          ...(op === 'set-health' ? { check: r.check } : {}), ...(op === 'restart-worker' ? { worker: r.worker } : {}), version: this.current.version });
+          ...(op === 'set-health' ? { check: r.check } : {}), version: this.current.version });
       }
       return { id, ok: true, result: result ?? null };
     } catch (err) {
