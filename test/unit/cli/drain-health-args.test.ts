@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIST_FORMAT, formatAge, formatHealthCell, formatList } from '../../../src/cli/format.js';
 import { UsageError, parseArgs, parseDuration } from '../../../src/cli/args.js';
 import { progressLine } from '../../../src/cli/drain.js';
+import { formatSave } from '../../../src/cli/rules.js';
 import type { DrainStatus, ListResult, RealInfo } from '../../../src/control/protocol.js';
 
 const parse = (line: string) => parseArgs(line.split(' ')).command;
@@ -111,5 +112,19 @@ describe('--drain --wait progress', () => {
       'TCP 10.0.0.1:80 -> 10.0.1.11:80 drained after 5.2s: empty, removed');
     expect(progressLine({ ...base, state: 'done', outcome: 'deadline', finishedAt: '2026-01-01T00:05:00Z' }, t)).toBe(
       'TCP 10.0.0.1:80 -> 10.0.1.11:80 deadline passed after 5m with ActiveConn 3 InActConn 7 PersistConn 1: removed (at-deadline keep: its remaining conns are dropped until they time out)');
+  });
+});
+
+describe('-S with health and drains', () => {
+  it('saves the configured weight of a real listed with weight 0 (quiesced or draining)', () => {
+    const st = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+    const res: ListResult = {
+      connTabSize: 4096,
+      services: [{
+        proto: 'tcp', vip: '10.0.0.1', vport: 80, scheduler: 'rr', schedFlags: [], persistent: 0, netmask: '255.255.255.255', stats: st,
+        reals: [{ rip: '10.0.1.11', rport: 80, method: 'nat', weight: 0, configuredWeight: 3, uthreshold: 0, lthreshold: 0, active: 0, inactive: 0, persist: 0, stats: st }],
+      }],
+    };
+    expect(formatSave(res)).toBe('-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.11:80 -m -w 3\n');
   });
 });
