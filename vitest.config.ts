@@ -7,6 +7,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     fileParallelism: false,
     testTimeout: 30_000,
+    // The control thread's log lines (config changes, health transitions) stay out of the test output; the
+    // e2e daemons and decapsulators get TAPVS_LOG=info back from test/helpers/testbed.ts.
+    env: { TAPVS_LOG: 'warn' },
     hookTimeout: 60_000,
     reporters: ['default', './test/summary-reporter.ts'],
   },

@@ -144,12 +144,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         },
         onExit: (id, code, restarting) => {
           if (restarting) log('warn', 'worker exited; restarting it', { worker: id, code });
+          else log('info', 'worker stopped', { worker: id, code });
         },
       }),
   );
   control.attach(workers);
   await allReady;
   control.startEstimator();
+  control.startHealth();
   const server = new ControlServer(control, o.socket);
   try {
     await server.listen();
@@ -170,6 +172,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       if (stopped) return;
       stopped = true;
       control.stopEstimator();
+      control.stopHealth();
       await server.close();
       await Promise.all(workers.map((w) => w.stop()));
       for (const fd of fds) native.closeFd(fd);

@@ -17,6 +17,7 @@ import type { RequestBody } from '../control/client.js';
 import type { FwdMethod, ServiceKey } from '../types.js';
 import type { ClientIpMode } from '../config/snapshot.js';
 import { DEFAULT_SCHEDULER, DEFAULT_WEIGHT, MAX_WEIGHT } from '../defaults.js';
+import type { AtDeadlineName } from '../control/protocol.js';
 import { DEFAULT_LIST_FORMAT, SCHED_FLAG_BITS, schedFlagNames, type ListFormat } from './format.js';
 
 export const PROGRAM = 'tapvsadm';
@@ -98,7 +99,11 @@ export type Command =
   | { kind: 'start-daemon'; state: 'master' | 'backup'; daemon: DaemonOptions }
   | { kind: 'stop-daemon'; state: 'master' | 'backup'; daemon: DaemonOptions }
   /** -G [-t|-u svc]: FULLNAT local addresses (DPVS/Alibaba ipvsadm). */
-  | { kind: 'get-laddr'; service?: ServiceKey };
+  | { kind: 'get-laddr'; service?: ServiceKey }
+  /** --drain -t|-u svc -r RIP[:port] [--deadline D] [--at-deadline keep|reset|reschedule] [--wait] (tapvs). */
+  | { kind: 'drain'; service: ServiceKey; real: { rip: string; rport: number }; deadlineMs: number; atDeadline: AtDeadlineName; wait: boolean }
+  /** --undrain -t|-u svc -r RIP[:port]: ends a drain early (tapvs). */
+  | { kind: 'undrain'; service: ServiceKey; real: { rip: string; rport: number } };
 
 export interface DaemonOptions {
   mcastInterface?: string;
@@ -136,7 +141,9 @@ export type CommandName =
   | 'zero'
   | 'add-laddr'
   | 'del-laddr'
-  | 'get-laddr';
+  | 'get-laddr'
+  | 'drain'
+  | 'undrain';
 
 /** Option names as ipvsadm prints them, in the order ipvsadm checks them. */
 export const OPTION_NAMES = [
@@ -182,6 +189,11 @@ export const OPTION_NAMES = [
   'mh-table-size',
   // tapvs: listings as JSON (the API's result)
   'json',
+  // tapvs: drains and the health column
+  'deadline',
+  'at-deadline',
+  'wait',
+  'health',
 ] as const;
 export type OptionName = (typeof OPTION_NAMES)[number];
 
@@ -204,7 +216,7 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandName, Compat>> = {
   'delete-service': { required: ['service-address'] },
   flush: {},
   list: {
-    optional: ['numeric', 'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'tun-info', 'json'],
+    optional: ['numeric', 'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'tun-info', 'json', 'health'],
     oneOf: ['connection', 'service-address', 'timeout', 'daemon'],
   },
   'add-server': { required: ['service-address', 'real-server'], optional: REAL_OPTS },
@@ -219,6 +231,8 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandName, Compat>> = {
   'add-laddr': { required: ['service-address', 'laddr'] },
   'del-laddr': { required: ['service-address', 'laddr'] },
   'get-laddr': { optional: ['service-address', 'numeric'] },
+  drain: { required: ['service-address', 'real-server'], optional: ['deadline', 'at-deadline', 'wait'] },
+  undrain: { required: ['service-address', 'real-server'] },
 };
 
 type TunType = 'ipip' | 'gue' | 'gre';
@@ -270,6 +284,23 @@ interface State {
   clientIp?: ClientIpMode;
   /** --mh-table-size M; undefined = not given. */
   mhTableSize?: number;
+  /** --deadline (ms) and --at-deadline of --drain. */
+  deadlineMs?: number;
+  atDeadline?: AtDeadlineName;
+}
+
+/** Drain deadline when --deadline is not given (300 s). */
+export const DEFAULT_DRAIN_DEADLINE_MS = 300_000;
+
+/**
+ * A duration: a number with a unit ms, s, m or h (`300s`, `5m`, `1500ms`); a bare number is seconds. Returns ms,
+ * or undefined when malformed or longer than 31 days.
+ */
+export function parseDuration(v: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) return undefined;
+  const ms = Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+  return ms <= MAX_TIMEOUT * 1000 ? ms : undefined;
 }
 
 function _setOption(st: State, name: OptionName): void {
@@ -598,6 +629,28 @@ export const FLAGS: readonly FlagSpec[] = [
       st.mhTableSize = Number(v);
     },
   },
+  // tapvs: drains (--drain/--undrain with -t|-u and -r) and the health column of -L
+  _cmd(undefined, 'drain', 'drain'),
+  _cmd(undefined, 'undrain', 'undrain'),
+  {
+    long: 'deadline',
+    arg: 'required',
+    apply: (st, v) => {
+      _setOption(st, 'deadline');
+      st.deadlineMs = parseDuration(v!) ?? _fail(`invalid deadline \`${v}' (a duration such as 300s, 5m or 1500ms, at most 31 days)`);
+    },
+  },
+  {
+    long: 'at-deadline',
+    arg: 'required',
+    apply: (st, v) => {
+      _setOption(st, 'at-deadline');
+      if (v !== 'keep' && v !== 'reset' && v !== 'reschedule') _fail(`invalid at-deadline \`${v}' (keep, reset or reschedule)`);
+      st.atDeadline = v as AtDeadlineName;
+    },
+  },
+  _flag(undefined, 'wait', 'wait'),
+  _flag(undefined, 'health', 'health', (st) => (st.format.health = true)),
   // tapvs
   {
     long: 'socket',
@@ -807,7 +860,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const s = st.set;
     if (
       ((s.has('connection') || s.has('timeout') || s.has('daemon')) && (s.has('stats') || s.has('rate') || s.has('thresholds'))) ||
-      ((s.has('timeout') || s.has('daemon')) && s.has('persistent-conn'))
+      ((s.has('timeout') || s.has('daemon')) && s.has('persistent-conn')) ||
+      // tapvs: the health column goes after ipvsadm's default layout only
+      (s.has('health') && ['connection', 'timeout', 'daemon', 'stats', 'rate', 'thresholds', 'persistent-conn', 'tun-info'].some((o) => s.has(o as OptionName)))
     )
       _fail('options conflicts in the list command');
   }
@@ -894,5 +949,14 @@ function _build(st: State, schedFlags: string[], timeouts: [number, number, numb
       return { kind: 'change', request: { op: 'edit-service', service: { ...key(), delLaddrs: [st.laddr!] } } };
     case 'get-laddr':
       return st.set.has('service-address') ? { kind: 'get-laddr', service: key() } : { kind: 'get-laddr' };
+    case 'drain':
+    case 'undrain': {
+      const real = { rip: st.real!.addr, rport: st.real!.port ?? key().vport };
+      if (st.cmd === 'undrain') return { kind: 'undrain', service: key(), real };
+      return {
+        kind: 'drain', service: key(), real, deadlineMs: st.deadlineMs ?? DEFAULT_DRAIN_DEADLINE_MS, atDeadline: st.atDeadline ?? 'keep',
+        wait: st.set.has('wait'),
+      };
+    }
   }
 }

@@ -30,6 +30,8 @@ export interface ListFormat {
   nosort: boolean;
   /** --json (tapvs): print the API's result as JSON instead. */
   json: boolean;
+  /** --health (tapvs): a Health column after ipvsadm's default layout. */
+  health?: boolean;
 }
 
 export const DEFAULT_LIST_FORMAT: Readonly<ListFormat> = Object.freeze({
@@ -177,7 +179,49 @@ export function formatTitle(fmt: ListFormat): string {
       'Prot LocalAddress:Port Scheduler Flags\n' +
       '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n'
     );
+  if (fmt.health)
+    return 'Prot LocalAddress:Port Scheduler Flags\n' + sprintf('  -> RemoteAddress:Port           Forward Weight ActiveConn %-10s %s\n', 'InActConn', 'Health');
   return 'Prot LocalAddress:Port Scheduler Flags\n' + '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+}
+
+/** `1h2m`, `3m5s`, `12s`, `5.2s`, `150ms`: a short duration for the Health column and drain progress. */
+export function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.floor(ms))}ms`;
+  const s = ms / 1000;
+  if (s < 10) return `${(Math.floor(s * 10) / 10).toString()}s`;
+  const t = Math.floor(s);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${t % 60 ? `${t % 60}s` : ''}`;
+  return `${Math.floor(t / 3600)}h${Math.floor((t % 3600) / 60) ? `${Math.floor((t % 3600) / 60)}m` : ''}`;
+}
+
+/**
+ * The Health cell of a real (`-L --health`, tapvs): the check's state and how long it has held, what it did to
+ * the real, the last probe error; then a drain in progress. `-` when neither applies.
+ */
+export function formatHealthCell(r: RealInfo, now: number): string {
+  const parts: string[] = [];
+  const h = r.health;
+  if (h) {
+    let cell = `${h.state.toUpperCase()} ${formatAge(now - Date.parse(h.since))}`;
+    if (h.action !== 'none') cell += ` ${h.action}`;
+    if (h.lastError) cell += ` (${h.lastError})`;
+    parts.push(cell);
+  }
+  const d = r.drain;
+  if (d) {
+    const start = Date.parse(d.startedAt);
+    parts.push(`DRAINING ${formatAge(now - start)}/${formatAge(Date.parse(d.deadlineAt) - start)} at-deadline ${d.atDeadline}`);
+  }
+  return parts.length > 0 ? parts.join(' ') : '-';
+}
+
+/** The service line's addition under `--health`: the check, or nothing. */
+function _healthSpecText(s: ServiceInfo): string {
+  const c = s.health;
+  if (!c) return '';
+  const what = c.kind === 'http' || c.kind === 'https' ? `${c.kind} ${c.path ?? '/'}` : c.kind === 'exec' ? `exec ${c.command![0]}` : c.kind;
+  return `  check ${what}${c.port ? ` port ${c.port}` : ''} every ${formatAge(c.intervalMs)} timeout ${formatAge(c.timeoutMs)} rise ${c.rise} fall ${c.fall} on-fail ${c.onFail}`;
 }
 
 /** One service line plus its real lines (print_service_entry). */
@@ -198,9 +242,11 @@ export function formatServiceEntry(s: ServiceInfo, fmt: ListFormat): string {
       out += ` persistent ${s.persistent}`;
       if (s.netmask !== '255.255.255.255') out += ` mask ${s.netmask}`;
     }
+    if (fmt.health) out += _healthSpecText(s);
   }
   out += '\n';
-  for (const r of s.reals) out += _formatReal(r, fmt) + '\n';
+  const now = fmt.health ? Date.now() : 0;
+  for (const r of s.reals) out += _formatReal(r, fmt) + (fmt.health ? ` ${formatHealthCell(r, now)}` : '') + '\n';
   return out;
 }
 

@@ -55,7 +55,8 @@ export function formatSave(res: ListResult): string {
   for (const s of res.services) {
     out += serviceLine(s) + '\n';
     for (const l of laddrLines(s)) out += l + '\n';
-    for (const r of s.reals) out += realLine(s, r) + '\n';
+    // The configured weight: a real quiesced by its health check or draining lists weight 0 but keeps its own.
+    for (const r of s.reals) out += realLine(s, { ...r, weight: r.configuredWeight ?? r.weight }) + '\n';
   }
   return out;
 }

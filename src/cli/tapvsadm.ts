@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ControlClient, resolveSocketPath } from '../control/client.js';
 import type { ConnListResult, ListResult, StatusResult } from '../control/protocol.js';
+import { runDrain } from './drain.js';
 import { IPVS_MESSAGES, LbError } from '../errors.js';
 import type { ServiceKey } from '../types.js';
 import { DEFAULT_SOCKET_PATH, IPVS_VERSION_STRING, SOCKET_ENV } from '../defaults.js';
@@ -36,6 +37,8 @@ export const EXIT = {
   LIST_FAILED: 1,
   NO_DAEMON: 2,
   UNSUPPORTED: 1,
+  /** tapvs --drain --wait: the deadline passed with conns left (the real was removed as --at-deadline says). */
+  DRAIN_DEADLINE: 3,
 } as const;
 
 export interface CliIo {
@@ -172,6 +175,9 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       } catch (err) {
         return _daemonError(io, 'status', err, EXIT.DAEMON_ERROR);
       }
+    case 'drain':
+    case 'undrain':
+      return runDrain(client, command, { ...io, isTTY: (io.stdout as { isTTY?: boolean }).isTTY === true });
     case 'change':
       try {
         await client.request(command.request);
@@ -213,13 +219,13 @@ async function _restore(client: ControlClient, rules: RestoreLine[], io: CliIo):
  * operation as well as the errno, e.g. ESRCH is "Service not defined" for real-server operations and
  * "No such service" for the rest. Codes without an ipvsadm text print the daemon's message.
  */
-export function ipvsMessage(op: ChangeRequest['op'] | 'list' | 'status' | 'restore', err: LbError): string {
+export function ipvsMessage(op: ChangeRequest['op'] | 'list' | 'status' | 'restore' | 'drain', err: LbError): string {
   if (err.code === 'ESRCH_SERVICE' || err.code === 'ESRCH_DEST_SERVICE')
-    return op === 'add-real' || op === 'edit-real' || op === 'del-real' ? IPVS_MESSAGES.ESRCH_DEST_SERVICE! : IPVS_MESSAGES.ESRCH_SERVICE!;
+    return op === 'add-real' || op === 'edit-real' || op === 'del-real' || op === 'drain' ? IPVS_MESSAGES.ESRCH_DEST_SERVICE! : IPVS_MESSAGES.ESRCH_SERVICE!;
   return IPVS_MESSAGES[err.code] ?? err.message;
 }
 
-function _daemonError(io: CliIo, op: ChangeRequest['op'] | 'list' | 'status' | 'restore', err: unknown, exitCode: number): number {
+export function _daemonError(io: CliIo, op: ChangeRequest['op'] | 'list' | 'status' | 'restore' | 'drain', err: unknown, exitCode: number): number {
   if (!(err instanceof LbError)) return _transport(io, err instanceof Error ? err.message : String(err));
   // EIO is what ControlClient raises when the socket breaks; the daemon never answered.
   if (err.code === 'EIO') return _transport(io, err.message);
@@ -239,7 +245,7 @@ async function _fetchList(client: ControlClient, io: CliIo, service: ServiceKey 
   return res;
 }
 
-function _transport(io: CliIo, message: string): number {
+export function _transport(io: CliIo, message: string): number {
   io.stderr.write(`${PROGRAM}: ${message}\n`);
   return EXIT.LIST_FAILED;
 }
@@ -278,6 +284,8 @@ Usage:
   ${p} -Z [virtual-service]
   ${p} -P|Q virtual-service -z local-address
   ${p} -G [virtual-service]
+  ${p} --drain virtual-service -r server-address [--deadline 300s] [--at-deadline keep|reset|reschedule] [--wait]
+  ${p} --undrain virtual-service -r server-address
   ${p} -h
   ${p} -v
 
@@ -297,6 +305,9 @@ Either long or short options are allowed.
   --add-laddr       -P        add a FULLNAT local address to a service (DPVS/Alibaba ipvsadm)
   --del-laddr       -Q        delete a FULLNAT local address from a service
   --get-laddr       -G        list the FULLNAT local addresses
+  --drain                     drain a real server: no new flows, existing ones kept; removed when empty or
+                              at the deadline (tapvs)
+  --undrain                   end a drain early; the real keeps its configured weight (tapvs)
   --help            -h        display this help message
   --version         -v        display the version
   --set tcp tcpfin udp                set connection timeout values
@@ -341,6 +352,14 @@ Options:
   --connection   -c                   output of current connections
   --timeout                           output of timeout (tcp tcpfin udp)
   --json                              listings (-L, -L -c, --timeout) as the API's JSON result (tapvs)
+  --health                            -L: a Health column (check state, drain) after the default layout (tapvs)
+  --deadline     duration             --drain: how long to wait for the real to empty (300s; units ms s m h)
+  --at-deadline  keep|reset|reschedule --drain: what happens to conns left at the deadline (default keep):
+                                      keep = dropped until they time out (IPVS expire_nodest_conn=0),
+                                      reschedule = expired at their next packet, which is scheduled anew,
+                                      reset = next client packet answered with TCP RST (UDP: ICMP unreachable)
+  --wait                              --drain: print progress until the drain ends; exit 0 when it emptied,
+                                      3 when the deadline passed
 
 tapvs options:
   --socket PATH                       control socket of the tapvs daemon; may come before the command.

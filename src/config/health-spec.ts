@@ -41,6 +41,15 @@ export interface HealthCheckSpec {
   source: HealthSource;
 }
 
+/**
+ * Why source 'tap' is refused for now: the director's addresses exist only in the userspace dataplane, which
+ * has no TCP/UDP stack to open connections from them (it forwards and answers ARP/ping, nothing more).
+ */
+export const TAP_SOURCE_UNSUPPORTED =
+  'health check source "tap" is not supported by this tapvs version: the director\'s addresses live only in the ' +
+  'userspace dataplane, which has no TCP/UDP stack to originate probes; use source "host" (probes from the ' +
+  'director host\'s own address on the reals\' network)';
+
 export const HEALTH_DEFAULTS = {
   intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, onFail: 'quiesce', source: 'host',
 } as const satisfies Partial<HealthCheckSpec>;
@@ -114,5 +123,6 @@ export function validateHealthSpec(raw: unknown): HealthCheckSpec {
   if (kind === 'exec' && !spec.command) throw invalid('health check kind exec needs command');
   if (kind !== 'exec' && spec.command) throw invalid('health check command applies to exec checks only');
   if (kind === 'exec' && spec.source === 'tap') throw invalid('health check kind exec runs on the host (source tap not possible)');
+  if (spec.source === 'tap') throw invalid(TAP_SOURCE_UNSUPPORTED);
   return spec;
 }

@@ -88,7 +88,18 @@ export interface Snapshot {
   timeoutsMs: number[];
   /** IPVS sysctl-like behaviours (ipvs-semantics.md §3.6). */
   policy: ConnPolicy;
+  /**
+   * Removed reals whose remaining conns are not treated as `policy` says (a drain's at-deadline choice):
+   * mode ORPHAN_RESCHEDULE expires a conn at its next packet (as expire_nodest_conn=1 for that real),
+   * ORPHAN_RESET answers the next client packet with a TCP RST (UDP: ICMP port unreachable) and removes the
+   * conn. Absent or ORPHAN_KEEP: `policy.expireNodestConn` decides.
+   */
+  orphans?: { slot: number; mode: number }[];
 }
+
+export const ORPHAN_KEEP = 0;
+export const ORPHAN_RESCHEDULE = 1;
+export const ORPHAN_RESET = 2;
 
 /**
  * Checks the invariants a worker relies on, so a bad snapshot is refused on the control thread and never
@@ -128,6 +139,11 @@ export function checkSnapshot(s: Snapshot, maxServices: number, maxReals: number
         if (v < -1 || v >= svc.reals.length) return `service ${key}: table entry ${i} = ${v}`;
       }
     }
+  }
+  for (const o of s.orphans ?? []) {
+    if (!Number.isInteger(o.slot) || o.slot < 0 || o.slot >= maxReals) return `orphan slot ${o.slot} out of range`;
+    if (realSlots.has(o.slot)) return `orphan slot ${o.slot} is a live real`;
+    if (o.mode !== ORPHAN_KEEP && o.mode !== ORPHAN_RESCHEDULE && o.mode !== ORPHAN_RESET) return `orphan slot ${o.slot}: mode ${o.mode}`;
   }
   return null;
 }

@@ -17,8 +17,13 @@ import {
   OPS, type ConnInfo, type ConnListResult, type ListResult, type Reply, type Request, type ServiceInfo, type StatsInfo,
   type StatusResult, type ApplyResult,
 } from './protocol.js';
-import { ServiceTable, type ServiceState } from './state.js';
+import { ServiceTable, effectiveWeight, realOut, type RealState, type ServiceState } from './state.js';
 import { planApply, restoreToDesired, serviceRule } from './apply.js';
+import { Drains } from './drain.js';
+import { HealthChecker } from '../health/checker.js';
+import { validateHealthSpec } from '../config/health-spec.js';
+import type { RealHealthInfo } from './protocol.js';
+import { log } from '../util/log.js';
 import type { WorkerHandle } from './workers.js';
 import type { ServiceKey } from '../types.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
@@ -46,7 +51,19 @@ const COMMANDS: Record<Request['op'], Handler> = {
   'restart-worker': (c, r) => c.restartWorker(r.worker),
   apply: (c, r) => c.apply(r.config, r.dryRun),
   restore: (c, r) => c.apply(restoreToDesired(c.table, r.requests), r.dryRun),
+  'set-health': (c, r) => c.setHealth(r.service, r.check),
+  drain: async (c, r) => {
+    await c.mutate(() => c.drains.begin(r.service, r.real, r.deadlineMs, r.atDeadline));
+    return c.drains.status(r.service, r.real);
+  },
+  undrain: (c, r) => c.mutate(() => c.drains.cancel(r.service, r.real)),
+  'drain-status': (c, r) => c.drains.status(r.service, r.real),
 };
+
+/** Ops that change the configuration: logged once they succeeded. */
+const LOGGED_OPS = new Set<string>([
+  'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'set-timeouts', 'set-health',
+]);
 
 export class Control {
   readonly table: ServiceTable;
@@ -60,10 +77,79 @@ export class Control {
   private readonly realEst = new RateEstimator(MAX_REALS);
   private estTimer: NodeJS.Timeout | null = null;
   private readonly started = Date.now();
+  /** Health checks (started by startHealth(); the daemon does). */
+  readonly health: HealthChecker;
+  readonly drains: Drains;
 
   constructor(private readonly net: NetConfig) {
     this.table = new ServiceTable((slot) => this.realSlotInUse(slot));
     this.current = this.table.snapshot(net);
+    this.health = new HealthChecker(this);
+    this.drains = new Drains(this);
+  }
+
+  startHealth(): void {
+    this.health.start();
+  }
+
+  stopHealth(): void {
+    this.health.stop();
+    this.drains.stop();
+  }
+
+  private publishing: Promise<void> | null = null;
+  private publishAgain = false;
+
+  /** Publishes the current state soon; calls made while a publish runs are folded into one more. */
+  requestPublish(): void {
+    if (this.publishing) {
+      this.publishAgain = true;
+      return;
+    }
+    this.publishing = (async () => {
+      do {
+        this.publishAgain = false;
+        try {
+          await this.publish();
+        } catch (err) {
+          log('error', 'publish failed', { error: (err as Error).message });
+        }
+      } while (this.publishAgain);
+      this.publishing = null;
+    })();
+  }
+
+  /** Waits until requested publishes are done (tests). */
+  async settled(): Promise<void> {
+    while (this.publishing) await this.publishing;
+  }
+
+  /** `set-health`: validates the spec completely, then sets (or removes) the service's check. */
+  async setHealth(key: ServiceKey, check: unknown): Promise<null> {
+    const spec = check === null ? null : validateHealthSpec(check);
+    return this.mutate(() => this.table.setHealth(key, spec));
+  }
+
+  private readonly liveQueries = new Map<number, { expected: number; sums: number[]; got: number; done: () => void }>();
+
+  /** Per real slot, conns outside TIME_WAIT/CLOSE summed over the live workers (drains). */
+  async countLive(slots: number[]): Promise<number[]> {
+    const live = this.workers.filter((w) => w.alive);
+    const reqId = this.nextReq++;
+    const q = { expected: live.length, sums: new Array<number>(slots.length).fill(0), got: 0, done: () => {} };
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, APPLY_TIMEOUT_MS);
+      q.done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.liveQueries.set(reqId, q);
+      if (live.length === 0) q.done();
+      for (const w of live) w.send({ type: 'count-live', reqId, slots });
+    });
+    this.liveQueries.delete(reqId);
+    // A worker that did not answer in time leaves the count unknown: report it as not empty.
+    return q.got < q.expected ? q.sums.map((n) => Math.max(n, 1)) : q.sums;
   }
 
   /** The snapshot workers should run now (also given to a restarted worker). */
@@ -92,6 +178,12 @@ export class Control {
       if (p) {
         p.parts.push({ worker: m.id, rows: m.rows });
         if (p.parts.length >= p.expected) p.done();
+      }
+    } else if (m.type === 'live') {
+      const q = this.liveQueries.get(m.reqId);
+      if (q) {
+        m.counts.forEach((n, i) => (q.sums[i]! += n));
+        if (++q.got >= q.expected) q.done();
       }
     }
   }
@@ -143,6 +235,11 @@ export class Control {
         throw new LbError('EBADREQ', `unknown op ${JSON.stringify(op)}; expected one of ${OPS.join(', ')}`);
       }
       const result = await COMMANDS[op as Request['op']](this, req);
+      if (LOGGED_OPS.has(op)) {
+        const r = req as { service?: unknown; real?: unknown; check?: unknown };
+        log('info', 'config change', { op, ...(r.service ? { service: r.service } : {}), ...(r.real ? { real: r.real } : {}),
+          ...(op === 'set-health' ? { check: r.check } : {}), version: this.current.version });
+      }
       return { id, ok: true, result: result ?? null };
     } catch (err) {
       if (err instanceof LbError) return { id, ok: false, error: { code: err.code, message: err.message } };
@@ -188,6 +285,7 @@ export class Control {
     if (bad) throw new LbError('EIO', `refusing to publish an inconsistent snapshot: ${bad}`);
     this.onPublish?.(snap);
     this.current = snap;
+    this.health.sync();
     const done = new Promise<void>((resolve) => this.waiters.push({ version: snap.version, resolve }));
     for (const w of this.workers) if (w.alive) w.send({ type: 'snapshot', snapshot: snap });
     this.settle();
@@ -262,11 +360,22 @@ export class Control {
           persist += w.stats.persist[r.slot]!;
         }
         return {
-          rip: formatIPv4(r.addr), rport: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold,
-          lthreshold: r.lthreshold, active, inactive, persist, stats: this.statsInfo('real', r.slot),
+          rip: formatIPv4(r.addr), rport: r.port, method: r.method, weight: effectiveWeight(s, r), uthreshold: r.uthreshold,
+          lthreshold: r.lthreshold, active, inactive, persist, stats: this.statsInfo('real', r.slot), configuredWeight: r.weight,
+          ...(s.health && r.check ? { health: this.healthInfo(s, r) } : {}),
+          ...(r.drain ? { drain: this.drains.statusOf(s, r) } : {}),
         };
       });
     return { ...serviceRule(s), stats: this.statsInfo('svc', s.slot), reals, ...(s.health ? { health: s.health } : {}) };
+  }
+
+  private healthInfo(s: ServiceState, r: RealState): RealHealthInfo {
+    const h = r.check!;
+    const down = h.state === 'down';
+    return {
+      state: h.state, since: new Date(h.since).toISOString(), lastCheck: h.lastCheck ? new Date(h.lastCheck).toISOString() : null,
+      lastError: h.lastError || null, action: !down ? 'none' : realOut(s, r) ? 'removed' : 'quiesced',
+    };
   }
 
   private pick(key: ServiceKey | undefined): ServiceState[] {

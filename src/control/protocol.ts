@@ -66,13 +66,55 @@ export type Request =
   | { id?: number; op: 'set-timeouts'; tcp: number; tcpfin: number; udp: number }
   | { id?: number; op: 'restart-worker'; worker: number }
   | { id?: number; op: 'apply'; config: DesiredConfig; dryRun?: boolean }
-  | { id?: number; op: 'restore'; requests: RestoreRequest[]; dryRun?: boolean };
+  | { id?: number; op: 'restore'; requests: RestoreRequest[]; dryRun?: boolean }
+  /** Sets the service's health check (validated by validateHealthSpec, defaults filled in), or removes it (null). */
+  | { id?: number; op: 'set-health'; service: ServiceKey; check: (Partial<HealthCheckSpec> & Pick<HealthCheckSpec, 'kind'>) | null }
+  /** Starts (or re-arms) a drain: deadlineMs default 300000, atDeadline default 'keep'. Answers DrainStatus. */
+  | { id?: number; op: 'drain'; service: ServiceKey; real: { rip: string; rport?: number }; deadlineMs?: number; atDeadline?: AtDeadlineName }
+  /** Ends a drain early: the real keeps its place with its configured weight. */
+  | { id?: number; op: 'undrain'; service: ServiceKey; real: { rip: string; rport?: number } }
+  /** Progress of a drain, or how it ended (kept for the last DRAIN_HISTORY drains). */
+  | { id?: number; op: 'drain-status'; service: ServiceKey; real: { rip: string; rport?: number } };
 
 export type Op = Request['op'];
 export const OPS: readonly Op[] = [
   'ping', 'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'list', 'zero', 'status',
-  'list-conns', 'set-timeouts', 'restart-worker', 'apply', 'restore',
+  'list-conns', 'set-timeouts', 'restart-worker', 'apply', 'restore', 'set-health', 'drain', 'undrain', 'drain-status',
 ];
+
+export type AtDeadlineName = 'keep' | 'reset' | 'reschedule';
+
+/** A real's health under its service's check, as `list` reports it. */
+export interface RealHealthInfo {
+  state: 'unknown' | 'up' | 'down';
+  /** ISO time of the last state change (the check's start while unknown). */
+  since: string;
+  /** ISO time of the last completed probe, or null. */
+  lastCheck: string | null;
+  /** Why the last probe failed, or null after a success. */
+  lastError: string | null;
+  /** Whether the real is out of the dataplane now: quiesced (weight 0) or removed from scheduling. */
+  action: 'none' | 'quiesced' | 'removed';
+}
+
+/** A drain: in progress, or how it ended. */
+export interface DrainStatus {
+  state: 'draining' | 'done';
+  service: string;
+  real: string;
+  atDeadline: AtDeadlineName;
+  startedAt: string;
+  deadlineAt: string;
+  /** Conns on the real now (draining) or when it was removed (done). */
+  active: number;
+  inactive: number;
+  persist: number;
+  /** Conns that may still carry data (not TIME_WAIT/CLOSE, not templates); null until first counted. */
+  live: number | null;
+  /** done only: 'empty' (no live conn left) or 'deadline'. */
+  outcome?: 'empty' | 'deadline' | 'deleted';
+  finishedAt?: string;
+}
 
 /**
  * `apply`: the whole desired configuration. Services and reals absent from it are removed; absent fields take
@@ -150,6 +192,12 @@ export interface RealInfo {
   inactive: number;
   persist: number;
   stats: StatsInfo;
+  /** The weight set by the operator; `weight` is what the schedulers use (0 while quiesced or draining). */
+  configuredWeight?: number;
+  /** Present while the service has a health check. */
+  health?: RealHealthInfo;
+  /** Present while the real drains. */
+  drain?: DrainStatus;
 }
 
 export interface ServiceInfo {

@@ -10,7 +10,7 @@
  */
 import { DEFAULT_SCHEDULER, DEFAULT_TIMEOUTS, DEFAULT_WEIGHT, MAX_REALS, MAX_SERVICES, MAX_WEIGHT } from '../defaults.js';
 import type { ConnPolicy, NetConfig, Snapshot, SnapshotReal, SnapshotService } from '../config/snapshot.js';
-import { CLIENT_IP_CODES, type ClientIpMode } from '../config/snapshot.js';
+import { CLIENT_IP_CODES, ORPHAN_KEEP, ORPHAN_RESCHEDULE, ORPHAN_RESET, type ClientIpMode } from '../config/snapshot.js';
 import {
   LbError, destExists, invalid, noSuchDest, noSuchService, serviceExists, serviceNotDefined, unknownScheduler,
 } from '../errors.js';
@@ -21,6 +21,7 @@ import { FWD_CODES, protoFromName, type FwdMethod, type ProtoName, type ServiceK
 import { formatIPv4, parseIPv4, prefixMask } from '../util/addr.js';
 import { validateHealthSpec, type HealthCheckSpec } from '../config/health-spec.js';
 import type { RealSpec, ServiceSpec } from './protocol.js';
+import type { RealHealth } from '../health/state-machine.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
 
 export interface RealState {
@@ -32,6 +33,36 @@ export interface RealState {
   lastWeight: number;
   uthreshold: number;
   lthreshold: number;
+  /** Health state under the service's check (kept by the health checker; absent without a check). */
+  check?: RealHealth;
+  /** A drain in progress (tapvsadm --drain): no new flows, removed when empty or at the deadline. */
+  drain?: DrainState;
+}
+
+/** What happens at a drain's deadline to the connections still on the real (see src/control/drain.ts). */
+export const AT_DEADLINE = ['keep', 'reset', 'reschedule'] as const;
+export type AtDeadline = (typeof AT_DEADLINE)[number];
+
+export interface DrainState {
+  startedAt: number;
+  deadlineAt: number;
+  atDeadline: AtDeadline;
+  /** Conns that may still carry data at the last count (null: not counted yet; see Drains). */
+  live: number | null;
+}
+
+/** Snapshot codes of ORPHAN modes: how a worker treats conns whose real was removed (Snapshot.orphans). */
+export const ORPHAN_CODES: Record<AtDeadline, number> = { keep: ORPHAN_KEEP, reschedule: ORPHAN_RESCHEDULE, reset: ORPHAN_RESET };
+
+/** The weight the schedulers see: 0 while draining or while down under a check (the configured one is kept). */
+export function effectiveWeight(svc: ServiceState, r: RealState): number {
+  if (r.drain || (svc.health && r.check?.state === 'down')) return 0;
+  return r.weight;
+}
+
+/** A real left out of the snapshot (still configured and listed): down under a check with onFail 'remove'. */
+export function realOut(svc: ServiceState, r: RealState): boolean {
+  return svc.health?.onFail === 'remove' && r.check?.state === 'down';
 }
 
 export interface ServiceState {
@@ -107,6 +138,11 @@ export class ServiceTable {
   version = 0;
   /** IPVS behaviour switches (sysctl-like), set by the daemon's options. */
   policy: ConnPolicy = { expireNodestConn: false, expireQuiescentTemplate: false };
+  /**
+   * Slots of removed reals whose remaining conns get a non-default treatment (a drain's at-deadline reset or
+   * reschedule), until no worker holds a conn on the slot or the slot is given to a new real.
+   */
+  readonly orphans = new Map<number, AtDeadline>();
   /**
    * The director's addresses and prefixes, for checking local addresses. Recorded by snapshot(): the control
    * thread compiles the first snapshot when it starts, before any request.
@@ -196,6 +232,7 @@ export class ServiceTable {
       throw invalid(`mh: a table of ${svc.mhTableSize} slots cannot take more reals (IPVS: EINVAL)`);
     }
     const real: RealState = { ...v, slot: this.realSlots.take((s) => !this.realSlotInUse(s)) };
+    this.orphans.delete(real.slot);
     svc.reals.unshift(real);
     return real;
   }
@@ -216,6 +253,21 @@ export class ServiceTable {
     return real;
   }
 
+  /**
+   * Sets (or with null removes) the service's health check. The reals keep their health state when a check
+   * is replaced; removing the check forgets it, so every real is back in scheduling.
+   */
+  setHealth(key: ServiceKey, spec: HealthCheckSpec | null): ServiceState {
+    const svc = this.mustFind(key, noSuchService);
+    if (spec === null) {
+      delete svc.health;
+      for (const r of svc.reals) delete r.check;
+    } else {
+      svc.health = spec;
+    }
+    return svc;
+  }
+
   clear(): void {
     for (const svc of this.services.values()) this.delService({ proto: svc.proto, vip: formatIPv4(svc.addr), vport: svc.port });
   }
@@ -225,13 +277,16 @@ export class ServiceTable {
     this.net = net;
     this.version++;
     const services: SnapshotService[] = this.list().map((s) => {
-      const reals: SnapshotReal[] = s.reals.map((r) => ({
-        slot: r.slot, addr: r.addr, port: r.port, fwd: FWD_CODES[r.method], weight: r.weight,
+      // Health and drain act here: a real down under onFail 'remove' is left out, a quiesced or draining one
+      // gets weight 0 (its configured weight and last_weight stay for when it comes back).
+      const live = s.reals.filter((r) => !realOut(s, r));
+      const reals: SnapshotReal[] = live.map((r) => ({
+        slot: r.slot, addr: r.addr, port: r.port, fwd: FWD_CODES[r.method], weight: effectiveWeight(s, r),
         lastWeight: r.lastWeight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
       }));
       const sched = getScheduler(s.scheduler)!;
       const table = sched.buildTable
-        ? sched.buildTable(s.reals.map((r) => ({ addr: r.addr, port: r.port, weight: r.weight, lastWeight: r.lastWeight })), s.schedFlags, { mhTableSize: s.mhTableSize })
+        ? sched.buildTable(live.map((r) => ({ addr: r.addr, port: r.port, weight: effectiveWeight(s, r), lastWeight: r.lastWeight })), s.schedFlags, { mhTableSize: s.mhTableSize })
         : null;
       return {
         slot: s.slot, proto: protoFromName(s.proto), vaddr: s.addr, vport: s.port, scheduler: s.scheduler,
@@ -239,10 +294,15 @@ export class ServiceTable {
         laddrs: [...s.laddrs], clientIp: CLIENT_IP_CODES[s.clientIp],
       };
     });
-    return { version: this.version, net, services, timeoutsMs: this.timeouts.map((t) => t * 1000), policy: this.policy };
+    for (const slot of this.orphans.keys()) if (!this.realSlotInUse(slot)) this.orphans.delete(slot);
+    const orphans = [...this.orphans].map(([slot, mode]) => ({ slot, mode: ORPHAN_CODES[mode] }));
+    return {
+      version: this.version, net, services, timeoutsMs: this.timeouts.map((t) => t * 1000), policy: this.policy,
+      ...(orphans.length > 0 ? { orphans } : {}),
+    };
   }
 
-  private mustFind(key: ServiceKey, notFound: () => LbError): ServiceState {
+  mustFind(key: ServiceKey, notFound: () => LbError): ServiceState {
     if (key === null || typeof key !== 'object') throw invalid('service must be an object {proto, vip, vport}');
     if (key.proto !== 'tcp' && key.proto !== 'udp') throw invalid('service.proto must be "tcp" or "udp"');
     const addr = checkAddr(key.vip, 'service.vip');
@@ -252,7 +312,7 @@ export class ServiceTable {
     return svc;
   }
 
-  private findReal(svc: ServiceState, spec: { rip: string; rport?: number }): RealState {
+  findReal(svc: ServiceState, spec: { rip: string; rport?: number }): RealState {
     if (spec === null || typeof spec !== 'object') throw invalid('real must be an object {rip, rport?}');
     const addr = checkAddr(spec.rip, 'real.rip');
     const port = spec.rport === undefined ? svc.port : checkInt(spec.rport, 'real.rport', 0, 65535);

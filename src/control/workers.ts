@@ -160,6 +160,8 @@ export class InlineWorker implements WorkerHandle {
         this.onMessage({ type: 'applied', id: this.id, version: m.snapshot.version });
       } else if (m.type === 'list-conns') {
         this.onMessage({ type: 'conns', id: this.id, reqId: m.reqId, rows: this.dp.listConns() });
+      } else if (m.type === 'count-live') {
+        this.onMessage({ type: 'live', id: this.id, reqId: m.reqId, counts: this.dp.countLive(m.slots) });
       }
     }
   }

@@ -19,18 +19,19 @@ import {
   DEFAULT_BATCH, OFFLOAD_SLOT_SIZE, RING_HEADROOM, RING_SLOT_SIZE, SEG_SLOTS, TX_EXTRA_SLOTS, MAX_REALS,
 } from '../defaults.js';
 import { OffloadPath } from './offload.js';
-import type { Snapshot } from '../config/snapshot.js';
+import { ORPHAN_RESCHEDULE, ORPHAN_RESET, type Snapshot } from '../config/snapshot.js';
 import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
 import { icmpError } from '../forward/icmp.js';
 import { isRelatedIcmp, sendIcmpError } from '../forward/icmp-send.js';
+import { sendTcpReset } from '../forward/tcp-rst.js';
 import type { ExchangeIO, PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
 import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
-import { CF_ACTIVE, CF_NOOUTPUT, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
+import { CF_ACTIVE, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
 import { Link, TxQueue } from './link.js';
 import { ConnLife } from './conn-life.js';
 import { DEFAULT_LPORT_MAX, DEFAULT_LPORT_MIN } from './laddr-pool.js';
@@ -108,6 +109,8 @@ export class Dataplane implements FwdContext {
   /** Per real slot: its service and index in it (null/-1 when the real is not in the current snapshot). */
   private readonly realSvc: (CompiledService | null)[] = new Array<CompiledService | null>(MAX_REALS).fill(null);
   private readonly realIdx = new Int32Array(MAX_REALS).fill(-1);
+  /** Per removed real slot: ORPHAN_* treatment of its remaining conns (Snapshot.orphans; 0 = policy). */
+  private readonly orphanMode = new Uint8Array(MAX_REALS);
   private readonly life: ConnLife;
   readonly workerId: number;
   readonly workers: number;
@@ -168,6 +171,8 @@ export class Dataplane implements FwdContext {
         this.realIdx[svc.slot[i]!] = i;
       }
     }
+    this.orphanMode.fill(0);
+    if (snap.orphans) for (const o of snap.orphans) this.orphanMode[o.slot] = o.mode;
     this.link.configure(snap.net, this.services.owned);
     this.verifyL4 = snap.net.verifyL4;
     this.life.timeouts = Int32Array.from(snap.timeoutsMs);
@@ -270,6 +275,23 @@ export class Dataplane implements FwdContext {
       k++;
     });
     return rows;
+  }
+
+  /**
+   * Per given real slot, the conns that may still carry data: not templates, not in TIME_WAIT or CLOSE (a drain
+   * is over when none are left). One pass over the table; control plane only, between batches.
+   */
+  countLive(slots: number[]): number[] {
+    const t = this.conns;
+    const want = new Int32Array(MAX_REALS).fill(-1);
+    slots.forEach((s, i) => (want[s] = i));
+    const counts = new Array<number>(slots.length).fill(0);
+    t.forEach((c) => {
+      const i = want[t.real[c]!]!;
+      const st = t.state[c];
+      if (i >= 0 && !(t.flags[c]! & CF_TEMPLATE) && (t.proto[c] !== PROTO_TCP || (st !== TcpState.TIME_WAIT && st !== TcpState.CLOSE))) counts[i]!++;
+    });
+    return counts;
   }
 
   private timers(): void {
@@ -384,9 +406,14 @@ export class Dataplane implements FwdContext {
       if (this.realSvc[conns.real[c]!] === null) {
         // Its real was removed. A new SYN on a TIME_WAIT/CLOSE conn replaces it all the same (ip_vs_in checks conn
         // reuse before the server status); otherwise IPVS expire_nodest_conn=0 drops the packet, =1 expires the
-        // conn and treats the packet as one without a conn.
+        // conn and treats the packet as one without a conn. A drain's deadline may have chosen either, or a reset.
         const reuse = pk.proto === PROTO_TCP && this.life.reusable(c, pk.tcpFlags);
-        if (!reuse && !this.expireNodestConn) {
+        const orphan = this.orphanMode[conns.real[c]!]!;
+        if (!reuse && orphan === ORPHAN_RESET) {
+          this.resetOrphan(c);
+          return;
+        }
+        if (!reuse && !this.expireNodestConn && orphan !== ORPHAN_RESCHEDULE) {
           f64[D.real_unavailable]!++;
           return;
         }
@@ -423,6 +450,17 @@ export class Dataplane implements FwdContext {
     const fwd = FORWARDERS[conns.fwd[c]!]!;
     if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, true);
     else fwd.inbound(this, pk, c);
+  }
+
+  /** A client packet of a conn whose real left at a drain deadline with `reset`: tell the client, end the conn. */
+  private resetOrphan(c: number): void {
+    const pk = this.pk;
+    this.conns.remove(c, this.life);
+    this.f64[D.orphan_reset]!++;
+    this.link.gsoBase = -1; // the RST is a plain frame even when the client's was a GSO super-frame
+    if (pk.proto === PROTO_TCP ? sendTcpReset(this, pk) : sendIcmpError(this, pk, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)) {
+      this.f64[C.orphan_resets_sent]!++;
+    }
   }
 
   private outbound(c: number): void {

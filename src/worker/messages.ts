@@ -8,12 +8,14 @@ import type { Snapshot } from '../config/snapshot.js';
 export type ToWorker =
   | { type: 'snapshot'; snapshot: Snapshot }
   | { type: 'list-conns'; reqId: number }
+  | { type: 'count-live'; reqId: number; slots: number[] }
   | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready'; id: number; io: 'io_uring' | 'read/write' }
   | { type: 'applied'; id: number; version: number }
   | { type: 'conns'; id: number; reqId: number; rows: ConnRows }
+  | { type: 'live'; id: number; reqId: number; counts: number[] }
   | { type: 'fatal'; id: number; message: string };
 
 /** A worker's connection entries as columns (one element per entry), for listings. Addresses int32. */

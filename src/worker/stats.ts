@@ -39,6 +39,7 @@ export const DROP_REASONS = [
   'laddr_exhausted', // FULLNAT: every local port of the service's LIPs is in use or waiting out TIME_WAIT
   'proxy_no_room', // FULLNAT UDP with PROXY v2: the datagram plus the 28-byte header does not fit the MTU
   'gso_unsupported', // offload: a GSO frame other than TCPv4, or a virtio_net_hdr that does not match the frame
+  'orphan_reset', // client packet of a conn whose real left at a drain deadline with `reset` (answered with RST / ICMP)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -77,6 +78,7 @@ export const COUNTERS = [
   'csum_completed', // offload: a partial (NEEDS_CSUM) TCP/UDP checksum completed before forwarding
   'gso_passed', // offload: a TCP GSO super-frame forwarded whole (NAT, DR), its virtio_net_hdr rewritten
   'gso_segmented', // offload: a TCP GSO super-frame cut into MSS-sized segments (TUN, FULLNAT)
+  'orphan_resets_sent', // TCP RST (UDP: ICMP port unreachable) sent for an `orphan_reset` packet
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

@@ -43,6 +43,8 @@ function main(): void {
         post({ type: 'applied', id: init.id, version: msg.snapshot.version });
       } else if (msg.type === 'list-conns') {
         post({ type: 'conns', id: init.id, reqId: msg.reqId, rows: dp.listConns() });
+      } else if (msg.type === 'count-live') {
+        post({ type: 'live', id: init.id, reqId: msg.reqId, counts: dp.countLive(msg.slots) });
       }
     }
     const n = dp.step();

@@ -85,7 +85,7 @@ export class Testbed {
   }
 
   spawnIn(ns: string, args: string[], onOutput?: (s: string) => void): ChildProcess {
-    const p = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TAPVS_LOG: 'info' } });
     p.stdout!.on('data', (d) => onOutput?.(String(d)));
     p.stderr!.on('data', (d) => onOutput?.(String(d)));
     this.procs.push(p);
