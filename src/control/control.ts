@@ -20,6 +20,7 @@ import {
 import { ServiceTable, effectiveWeight, realOut, type RealState, type ServiceState } from './state.js';
 import { planApply, restoreToDesired, serviceRule } from './apply.js';
 import { Drains } from './drain.js';
+import { Traces } from './trace.js';
 import { HealthChecker } from '../health/checker.js';
 import { validateHealthSpec } from '../config/health-spec.js';
 import type { RealHealthInfo } from './protocol.js';
@@ -58,6 +59,9 @@ const COMMANDS: Record<Request['op'], Handler> = {
   },
   undrain: (c, r) => c.mutate(() => c.drains.cancel(r.service, r.real)),
   'drain-status': (c, r) => c.drains.status(r.service, r.real),
+  'trace-start': (c, r) => c.traces.start(r),
+  'trace-poll': (c, r) => c.traces.poll(r),
+  'trace-stop': (c, r) => c.traces.stop(r),
 };
 
 /** Ops that change the configuration: logged once they succeeded. */
@@ -80,6 +84,8 @@ export class Control {
   /** Health checks (started by startHealth(); the daemon does). */
   readonly health: HealthChecker;
   readonly drains: Drains;
+  /** `tapvs trace` sessions. */
+  readonly traces = new Traces(() => this.workers);
 
   constructor(private readonly net: NetConfig) {
     this.table = new ServiceTable((slot) => this.realSlotInUse(slot));
@@ -95,6 +101,7 @@ export class Control {
   stopHealth(): void {
     this.health.stop();
     this.drains.stop();
+    this.traces.close();
   }
 
   private publishing: Promise<void> | null = null;

@@ -74,12 +74,18 @@ export type Request =
   /** Ends a drain early: the real keeps its place with its configured weight. */
   | { id?: number; op: 'undrain'; service: ServiceKey; real: { rip: string; rport?: number } }
   /** Progress of a drain, or how it ended (kept for the last DRAIN_HISTORY drains). */
-  | { id?: number; op: 'drain-status'; service: ServiceKey; real: { rip: string; rport?: number } };
+  | { id?: number; op: 'drain-status'; service: ServiceKey; real: { rip: string; rport?: number } }
+  /** Starts a packet trace (control/trace.ts): src "IP[:port]", dst "VIP:port"; count default 20, seconds 10. */
+  | { id?: number; op: 'trace-start'; src: string; dst: string; proto?: ProtoName; count?: number; seconds?: number }
+  /** Records since the last poll (TracePoll); a trace not polled for 5 s ends. */
+  | { id?: number; op: 'trace-poll'; trace: number }
+  | { id?: number; op: 'trace-stop'; trace: number };
 
 export type Op = Request['op'];
 export const OPS: readonly Op[] = [
   'ping', 'add-service', 'edit-service', 'del-service', 'add-real', 'edit-real', 'del-real', 'clear', 'list', 'zero', 'status',
   'list-conns', 'set-timeouts', 'restart-worker', 'apply', 'restore', 'set-health', 'drain', 'undrain', 'drain-status',
+  'trace-start', 'trace-poll', 'trace-stop',
 ];
 
 export type AtDeadlineName = 'keep' | 'reset' | 'reschedule';

@@ -11,11 +11,14 @@ import { native } from '../io/native.js';
 import type { PacketIO } from '../io/packet-io.js';
 import { Dataplane } from '../worker/dataplane.js';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
+import { newTraceBuffer } from '../worker/trace.js';
 import { H_VERSION, newStatsBuffer, statsViews, type StatsViews } from '../worker/stats.js';
 
 export interface WorkerHandle {
   readonly id: number;
   readonly stats: StatsViews;
+  /** Trace filter and record ring shared with the worker (worker/trace.ts). */
+  readonly trace: SharedArrayBuffer;
   /** Delivers a message and wakes the worker. */
   send(msg: ToWorker): void;
   /** Version of the last snapshot the worker applied (read from its counters). */
@@ -56,6 +59,7 @@ export interface ThreadWorkerOptions {
 export class ThreadWorker implements WorkerHandle {
   readonly id: number;
   readonly stats: StatsViews;
+  readonly trace = newTraceBuffer();
   private readonly sab: SharedArrayBuffer;
   private readonly wakeFd: number;
   private worker!: Worker;
@@ -77,7 +81,7 @@ export class ThreadWorker implements WorkerHandle {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const init: WorkerInit & { port: MessagePort } = {
-      id: this.id, fd: this.opts.fd, wakeFd: this.wakeFd, stats: this.sab, workers: this.opts.workers,
+      id: this.id, fd: this.opts.fd, wakeFd: this.wakeFd, stats: this.sab, trace: this.trace, workers: this.opts.workers,
       neigh: this.opts.neigh, batch: this.opts.batch,
       maxConns: this.opts.maxConns, uring: this.opts.uring ?? true, vnet: this.opts.vnet ?? false, snapshot: this.opts.snapshot(), port: port2,
     };
@@ -129,6 +133,7 @@ export class ThreadWorker implements WorkerHandle {
 /** A worker that runs in the caller's thread. `pump()` processes everything pending. */
 export class InlineWorker implements WorkerHandle {
   readonly stats: StatsViews;
+  readonly trace = newTraceBuffer();
   readonly dp: Dataplane;
   readonly alive = true;
   readonly restarts = 0;
@@ -141,7 +146,7 @@ export class InlineWorker implements WorkerHandle {
     opts: { maxConns?: number; now?: () => number; batch?: number; vnet?: boolean } = {},
   ) {
     this.stats = statsViews(newStatsBuffer());
-    this.dp = new Dataplane({ io, stats: this.stats, ...opts });
+    this.dp = new Dataplane({ io, stats: this.stats, trace: this.trace, ...opts });
   }
 
   send(msg: ToWorker): void {

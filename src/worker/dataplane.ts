@@ -42,6 +42,7 @@ import {
   C, D, H_CONNS, H_HEARTBEAT, H_VERSION, REAL_BASE, SF_CONNS, SF_INBYTES, SF_INPKTS, SF_OUTBYTES, SF_OUTPKTS, STAT_FIELDS,
   SVC_BASE, type StatsViews,
 } from './stats.js';
+import { Tracer, newTraceBuffer } from './trace.js';
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, tcpNextState } from './tcp-state.js';
 
 const HOLD_SLOTS = 64;
@@ -77,6 +78,8 @@ export interface DataplaneOptions {
    * TCP GSO super-frames pass through NAT/DR whole and are segmented for TUN/FULLNAT. Slots grow to 64 KiB.
    */
   vnet?: boolean;
+  /** Trace filter and record ring shared with the control thread (trace.ts); default: a private one. */
+  trace?: SharedArrayBuffer;
 }
 
 export class Dataplane implements FwdContext {
@@ -123,6 +126,8 @@ export class Dataplane implements FwdContext {
   /** Relative ms at the start of the current batch (a small integer for V8 for 24 days of uptime). */
   nowMs = 0;
   version = 0;
+  /** `tapvs trace`: filter and record ring; its generation is read once per batch. */
+  private readonly tracer: Tracer;
 
   constructor(opts: DataplaneOptions) {
     this.io = opts.io;
@@ -156,6 +161,7 @@ export class Dataplane implements FwdContext {
     this.offload = new OffloadPath(this, this.pk, segBase, () => this.flush());
     // Packets this worker originates or fragments get IDs from a range of their own per worker.
     this.link.seedIpId(Math.floor((this.workerId * 0x10000) / this.workers));
+    this.tracer = new Tracer(opts.trace ?? newTraceBuffer(), this.f64, this.txq, this.u8, this.dv, this.vnet);
   }
 
   /** Installs a new config version. Called between batches only. */
@@ -224,7 +230,8 @@ export class Dataplane implements FwdContext {
       const base = rxOff + this.headroom;
       const vnet = this.vnet;
       this.offload.beginBatch();
-      for (let i = 0; i < n; i++) this.frame(base + i * this.slotSize, this.lens[i]! - vnet);
+      if (this.tracer.poll() === 0) for (let i = 0; i < n; i++) this.frame(base + i * this.slotSize, this.lens[i]! - vnet);
+      else for (let i = 0; i < n; i++) this.traceFrame(base + i * this.slotSize, this.lens[i]! - vnet);
     }
     if (now >= this.nextTimers) this.timers();
     if (n > 0 && xio !== null && xio.exchangeReady) this.rxHalf ^= 1;
@@ -321,6 +328,18 @@ export class Dataplane implements FwdContext {
       this.f64[D.tx_failed]! += queued;
     }
     this.txq.n = 0;
+  }
+
+  /** A batch while a trace is active: matching frames are processed between the tracer's begin and end. */
+  private traceFrame(base: number, len: number): void {
+    const t = this.tracer;
+    if (!t.matches(base, len)) {
+      this.frame(base, len);
+      return;
+    }
+    t.begin(base, len);
+    this.frame(base, len);
+    t.end(this.nowMs + this.epoch, this.conns);
   }
 
   /** Classifies one frame at `base`. */

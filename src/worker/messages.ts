@@ -42,6 +42,8 @@ export interface WorkerInit {
   /** eventfd the control thread signals after posting a message. */
   wakeFd: number;
   stats: SharedArrayBuffer;
+  /** Trace filter and record ring (worker/trace.ts), owned by the control thread like the stats block. */
+  trace: SharedArrayBuffer;
   /** Number of workers (queues) and, with more than one, the shared ARP table (worker 0 writes it). */
   workers: number;
   neigh: SharedArrayBuffer | null;

@@ -25,7 +25,7 @@ function main(): void {
   // io_uring where the kernel allows it (else the plain syscalls; the mode is in the ready message and the log).
   if (init.uring) io.enableUring();
   const dp = new Dataplane({
-    io, stats, batch: init.batch, vnet: init.vnet, maxConns: init.maxConns, workerId: init.id, workers: init.workers,
+    io, stats, batch: init.batch, vnet: init.vnet, maxConns: init.maxConns, workerId: init.id, workers: init.workers, trace: init.trace,
     sharedNeigh: init.neigh ? new SharedNeighbors(init.neigh, ARP_MAX_ENTRIES) : undefined,
   });
   if (init.snapshot) {
