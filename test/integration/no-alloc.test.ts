@@ -44,7 +44,9 @@ async function minorGcsDuring(work: () => void): Promise<number> {
 
 describe('packet path', () => {
   // exchange: the io_uring loop shape (the last batch sent and the next received in one call, rx halves alternating).
-  it.each([{ exchange: false }, { exchange: true }])('does not allocate per packet (exchange: $exchange)', async ({ exchange }) => {
+  // trace: a `tapvs trace` is active whose filter matches none of the frames (every frame goes through the matcher).
+  it.each([{ exchange: false, trace: false }, { exchange: true, trace: false }, { exchange: false, trace: true }])(
+    'does not allocate per packet (exchange: $exchange, trace: $trace)', async ({ exchange, trace }) => {
     const control = new Control({ mac: DIR, addrs: [{ addr: parseIPv4('198.18.0.1'), prefix: 24 }, { addr: parseIPv4('198.18.1.1'), prefix: 24 }], gateway: 0, verifyL4: true });
     const io = new MemoryIO();
     const w = new InlineWorker(0, io, (m) => control.onWorkerMessage(m), { maxConns: 4096, now: FROZEN_CLOCK });
@@ -66,6 +68,7 @@ describe('packet path', () => {
     io.countOnly = true;
     io.exchangeReady = exchange;
     io.replayForever(frames);
+    if (trace) await control.handle({ op: 'trace-start', src: '198.18.0.2', dst: '198.18.0.100:81', seconds: 3600 });
     const run = (n: number) => {
       for (let i = 0; i < n; i++) w.dp.step();
     };
@@ -78,6 +81,7 @@ describe('packet path', () => {
     expect(minor).toBeLessThanOrEqual(3);
     const drops = control.status().drops;
     expect(Object.values(drops).reduce((a, b) => a + b, 0)).toBe(0);
+    if (trace) expect(await control.handle({ op: 'trace-stop', trace: 1 })).toMatchObject({ ok: true, result: { delivered: 0, lost: 0 } });
   }, SLOW);
 });
 
