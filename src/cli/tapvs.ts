@@ -14,6 +14,7 @@ import { parseCidr, parseIPv4, parseMac } from '../util/addr.js';
 import { log } from '../util/log.js';
 import { loadConfigFile } from '../config/file.js';
 import { applyFile, logPlan, reloader } from './apply-cmd.js';
+import { runTrace } from './trace-cmd.js';
 
 function cidr(v: string, prev: { addr: number; prefix: number }[]) {
   const c = parseCidr(v);
@@ -138,6 +139,32 @@ run), 1 the file or a change was refused (nothing changed), 2 the daemon is not 
     )
     .action(async (file: string, opts) => {
       process.exitCode = await applyFile(file, { dryRun: opts.dryRun === true, socket: resolveSocketPath(opts.socket) }, process);
+    });
+  program
+    .command('trace')
+    .description('show the decision path of matching packets in the running daemon: worker, conn hit/new, real, method, rewritten headers or drop reason')
+    .requiredOption('--src <ip[:port]>', 'client address (and port) of the packets to trace')
+    .requiredOption('--dst <vip:port>', 'virtual address and port they are sent to')
+    .addOption(new Option('--proto <proto>', 'only this protocol').choices(['tcp', 'udp']))
+    .option('--count <n>', 'stop after this many packets', posInt(10_000), 20)
+    .option('--seconds <s>', 'stop after this many seconds', posInt(3600), 10)
+    .option('--json', 'one JSON object per packet (NDJSON), then a summary line {"done": true, ...}')
+    .option('--socket <path>', 'control socket path (env TAPVS_SOCKET; default /run/tapvs/tapvs.sock)')
+    .addHelpText(
+      'after',
+      `
+Only packets from the client towards the VIP are traced (replies are not). Each worker writes a fixed-size
+record per matching packet into a ring the daemon reads; a packet arriving while its worker's ring is full is
+counted as lost. One trace runs at a time. Exit status: 0 done, 1 refused (bad filter, another trace running),
+2 the daemon is not reachable.`,
+    )
+    .action(async (opts) => {
+      const interrupted = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      process.exitCode = await runTrace(
+        { src: opts.src, dst: opts.dst, proto: opts.proto, count: opts.count, seconds: opts.seconds, json: opts.json === true, socket: resolveSocketPath(opts.socket) },
+        { stdout: process.stdout, stderr: process.stderr, interrupted },
+      );
+      process.exit();
     });
   program
     .command('decap')
