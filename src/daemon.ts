@@ -8,6 +8,7 @@ import { DEFAULT_MTU, type ConnPolicy, type NetConfig, type Snapshot } from './c
 import { Control } from './control/control.js';
 import type { ApplyResult, DesiredConfig } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
+import { ControlMetrics, startMetricsServer, type MetricsServer } from './control/metrics.js';
 import { ThreadWorker } from './control/workers.js';
 import { LbError } from './errors.js';
 import { checkNative, native, TAP_MULTI_QUEUE, TAP_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './io/native.js';
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   lportRange?: [number, number];
   /** Configuration applied before the workers start (`tapvs run --config FILE`); refused → the daemon does not start. */
   config?: DesiredConfig;
+  /** Prometheus exposition on http://host:port/metrics (port 0: any free port); absent: no metrics server. */
+  metrics?: { host: string; port: number };
 }
 
 export interface Daemon {
@@ -48,6 +51,8 @@ export interface Daemon {
   net: NetConfig;
   /** What applying `config` at start changed (absent without a config). */
   configApplied?: ApplyResult;
+  /** The metrics server, when `metrics` was given. */
+  metrics?: MetricsServer;
   stop(): Promise<void>;
 }
 
@@ -153,9 +158,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   control.startEstimator();
   control.startHealth();
   const server = new ControlServer(control, o.socket);
+  let metrics: MetricsServer | undefined;
+  let listening = false;
   try {
     await server.listen();
+    listening = true;
+    if (o.metrics) metrics = await startMetricsServer(new ControlMetrics(control, { processMetrics: true }), o.metrics.host, o.metrics.port);
   } catch (err) {
+    if (listening) await server.close();
+    control.stopEstimator();
+    control.stopHealth();
     await Promise.all(workers.map((w) => w.stop()));
     for (const fd of fds) native.closeFd(fd);
     throw err;
@@ -163,16 +175,17 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   log('info', 'tapvs running', {
     tap: o.tap, workers: o.workers, mac: net.mac, socket: o.socket,
     addrs: o.addrs.map((a) => `${formatIPv4(a.addr)}/${a.prefix}`), gateway: o.gateway ? formatIPv4(o.gateway) : null,
-    mtu: net.mtu,
+    mtu: net.mtu, metrics: metrics ? `http://${metrics.address.host}:${metrics.address.port}/metrics` : null,
   });
   let stopped = false;
   return {
-    control, server, workers, net, ...(configApplied ? { configApplied } : {}),
+    control, server, workers, net, ...(configApplied ? { configApplied } : {}), ...(metrics ? { metrics } : {}),
     async stop() {
       if (stopped) return;
       stopped = true;
       control.stopEstimator();
       control.stopHealth();
+      await metrics?.close();
       await server.close();
       await Promise.all(workers.map((w) => w.stop()));
       for (const fd of fds) native.closeFd(fd);

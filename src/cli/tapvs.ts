@@ -15,6 +15,7 @@ import { log } from '../util/log.js';
 import { loadConfigFile } from '../config/file.js';
 import { applyFile, logPlan, reloader } from './apply-cmd.js';
 import { runTrace } from './trace-cmd.js';
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '../control/metrics.js';
 
 function cidr(v: string, prev: { addr: number; prefix: number }[]) {
   const c = parseCidr(v);
@@ -48,6 +49,14 @@ function portRange(v: string): [number, number] {
   return [lo, hi];
 }
 
+/** `HOST:PORT` (`:PORT` = loopback) for --metrics; port 0 takes any free port. */
+export function listenAddr(v: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`expected ADDR:PORT such as 127.0.0.1:${DEFAULT_METRICS_PORT}, got "${v}"`);
+  return { host: m[1] ?? (m[2] || DEFAULT_METRICS_HOST), port };
+}
+
 function posInt(max: number) {
   return (v: string): number => {
     if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new InvalidArgumentError(`expected an integer in 1..${max}`);
@@ -77,6 +86,9 @@ export function buildProgram(): Command {
     .option('--no-verify-checksums', 'do not verify TCP/UDP checksums of received segments')
     .addOption(new Option('--lport-range <min-max>', 'FULLNAT local ports; worker w of W uses the ports p with p % W === w').argParser(portRange).default([1025, 65535], '1025-65535'))
     .option('--mtu <bytes>', `MTU of the TAP segment; TUN (-i) packets carry 20 more bytes, so the tunnel MTU is this - 20`, intIn(MIN_MTU, MAX_MTU), DEFAULT_MTU)
+    .addOption(new Option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (0.0.0.0:PORT exposes them to the network)')
+      .argParser(listenAddr).default({ host: DEFAULT_METRICS_HOST, port: DEFAULT_METRICS_PORT }, `${DEFAULT_METRICS_HOST}:${DEFAULT_METRICS_PORT}`))
+    .option('--no-metrics', 'no metrics server')
     .option('--config <file>', 'declarative config (YAML/JSON, see examples/tapvs.yaml) applied before any traffic is served; SIGHUP re-reads and re-applies it')
     .addHelpText(
       'after',
@@ -104,7 +116,7 @@ takes its local ports from --lport-range.`,
         policy: { expireNodestConn: opts.expireNodestConn === true, expireQuiescentTemplate: opts.expireQuiescentTemplate === true },
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
         uring: opts.ioUring, offload: opts.offload,
-        mtu: opts.mtu, lportRange: opts.lportRange, config,
+        mtu: opts.mtu, lportRange: opts.lportRange, config, ...(opts.metrics ? { metrics: opts.metrics } : {}),
       });
       if (daemon.configApplied) {
         log('info', 'config applied', { file: opts.config, changes: daemon.configApplied.plan.length, version: daemon.configApplied.version, plan: logPlan(daemon.configApplied) });
