@@ -103,7 +103,9 @@ export type Command =
   /** --drain -t|-u svc -r RIP[:port] [--deadline D] [--at-deadline keep|reset|reschedule] [--wait] (tapvs). */
   | { kind: 'drain'; service: ServiceKey; real: { rip: string; rport: number }; deadlineMs: number; atDeadline: AtDeadlineName; wait: boolean }
   /** --undrain -t|-u svc -r RIP[:port]: ends a drain early (tapvs). */
-  | { kind: 'undrain'; service: ServiceKey; real: { rip: string; rport: number } };
+  | { kind: 'undrain'; service: ServiceKey; real: { rip: string; rport: number } }
+  /** --drops [--json]: drop counters by reason, summed and per worker (tapvs). */
+  | { kind: 'drops'; json?: true };
 
 export interface DaemonOptions {
   mcastInterface?: string;
@@ -143,7 +145,8 @@ export type CommandName =
   | 'del-laddr'
   | 'get-laddr'
   | 'drain'
-  | 'undrain';
+  | 'undrain'
+  | 'drops';
 
 /** Option names as ipvsadm prints them, in the order ipvsadm checks them. */
 export const OPTION_NAMES = [
@@ -233,6 +236,7 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandName, Compat>> = {
   'get-laddr': { optional: ['service-address', 'numeric'] },
   drain: { required: ['service-address', 'real-server'], optional: ['deadline', 'at-deadline', 'wait'] },
   undrain: { required: ['service-address', 'real-server'] },
+  drops: { optional: ['json', 'numeric'] },
 };
 
 type TunType = 'ipip' | 'gue' | 'gre';
@@ -632,6 +636,8 @@ export const FLAGS: readonly FlagSpec[] = [
   // tapvs: drains (--drain/--undrain with -t|-u and -r) and the health column of -L
   _cmd(undefined, 'drain', 'drain'),
   _cmd(undefined, 'undrain', 'undrain'),
+  // tapvs: drop counters by reason
+  _cmd(undefined, 'drops', 'drops'),
   {
     long: 'deadline',
     arg: 'required',
@@ -949,6 +955,8 @@ function _build(st: State, schedFlags: string[], timeouts: [number, number, numb
       return { kind: 'change', request: { op: 'edit-service', service: { ...key(), delLaddrs: [st.laddr!] } } };
     case 'get-laddr':
       return st.set.has('service-address') ? { kind: 'get-laddr', service: key() } : { kind: 'get-laddr' };
+    case 'drops':
+      return st.format.json ? { kind: 'drops', json: true } : { kind: 'drops' };
     case 'drain':
     case 'undrain': {
       const real = { rip: st.real!.addr, rport: st.real!.port ?? key().vport };

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ControlClient, resolveSocketPath } from '../control/client.js';
 import type { ConnListResult, ListResult, StatusResult } from '../control/protocol.js';
 import { runDrain } from './drain.js';
+import { dropsJson, formatDrops } from './drops.js';
 import { IPVS_MESSAGES, LbError } from '../errors.js';
 import type { ServiceKey } from '../types.js';
 import { DEFAULT_SOCKET_PATH, IPVS_VERSION_STRING, SOCKET_ENV } from '../defaults.js';
@@ -143,6 +144,17 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       const t = status?.timeouts;
       if (!t) return _unsupported(io, 'listing timeouts (--timeout)');
       io.stdout.write(command.json ? _json(t) : formatTimeout(t.tcp, t.tcpfin, t.udp));
+      return EXIT.OK;
+    }
+    case 'drops': {
+      let status: StatusResult;
+      try {
+        status = (await client.request({ op: 'status' })) as StatusResult;
+      } catch (err) {
+        return _daemonError(io, 'status', err, EXIT.LIST_FAILED);
+      }
+      if (!status?.drops || !Array.isArray(status.workers)) return _transport(io, 'malformed status from daemon');
+      io.stdout.write(command.json ? _json(dropsJson(status)) : formatDrops(status));
       return EXIT.OK;
     }
     case 'list-conns': {
@@ -286,6 +298,7 @@ Usage:
   ${p} -G [virtual-service]
   ${p} --drain virtual-service -r server-address [--deadline 300s] [--at-deadline keep|reset|reschedule] [--wait]
   ${p} --undrain virtual-service -r server-address
+  ${p} --drops [--json]
   ${p} -h
   ${p} -v
 
@@ -308,6 +321,7 @@ Either long or short options are allowed.
   --drain                     drain a real server: no new flows, existing ones kept; removed when empty or
                               at the deadline (tapvs)
   --undrain                   end a drain early; the real keeps its configured weight (tapvs)
+  --drops                     dropped packets by reason, total and per worker (non-zero reasons; --json: all)
   --help            -h        display this help message
   --version         -v        display the version
   --set tcp tcpfin udp                set connection timeout values
@@ -351,7 +365,7 @@ Options:
   --numeric      -n                   numeric output of addresses and ports (always numeric)
   --connection   -c                   output of current connections
   --timeout                           output of timeout (tcp tcpfin udp)
-  --json                              listings (-L, -L -c, --timeout) as the API's JSON result (tapvs)
+  --json                              listings (-L, -L -c, --timeout, --drops) as JSON (tapvs)
   --health                            -L: a Health column (check state, drain) after the default layout (tapvs)
   --deadline     duration             --drain: how long to wait for the real to empty (300s; units ms s m h)
   --at-deadline  keep|reset|reschedule --drain: what happens to conns left at the deadline (default keep):
