@@ -92,6 +92,7 @@ describe.skipIf(skip !== null)(`metrics end to end over a real TAP${skip ? ` (sk
     expect(json.total.no_service).toBe(noService);
     expect(json.workers[0].drops.no_service).toBe(noService);
     expect(m.get('tapvs_worker_alive{worker="0"}')).toBe(1);
+    expect(m.get('tapvs_process_resident_memory_bytes')).toBeGreaterThan(0); // prom-client's process metrics
     expect(m.get('tapvs_worker_snapshot_version{worker="0"}')).toBe(m.get('tapvs_snapshot_version'));
   }, 60_000);
 });
