@@ -159,13 +159,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   control.startHealth();
   const server = new ControlServer(control, o.socket);
   let metrics: MetricsServer | undefined;
-  let listening = false;
   try {
-    await server.listen();
-    listening = true;
+    // Metrics first: once the control socket exists, the daemon is fully up.
     if (o.metrics) metrics = await startMetricsServer(new ControlMetrics(control, { processMetrics: true }), o.metrics.host, o.metrics.port);
+    await server.listen();
   } catch (err) {
-    if (listening) await server.close();
+    await metrics?.close();
     control.stopEstimator();
     control.stopHealth();
     await Promise.all(workers.map((w) => w.stop()));
