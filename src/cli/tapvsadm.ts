@@ -135,24 +135,16 @@ async function _run(client: ControlClient, command: Command, io: CliIo): Promise
       return EXIT.OK;
     }
     case 'list-timeout': {
-      let status: StatusResult;
-      try {
-        status = (await client.request({ op: 'status' })) as StatusResult;
-      } catch (err) {
-        return _daemonError(io, 'status', err, EXIT.LIST_FAILED);
-      }
+      const status = await _fetchStatus(client, io);
+      if (typeof status === 'number') return status;
       const t = status?.timeouts;
       if (!t) return _unsupported(io, 'listing timeouts (--timeout)');
       io.stdout.write(command.json ? _json(t) : formatTimeout(t.tcp, t.tcpfin, t.udp));
       return EXIT.OK;
     }
     case 'drops': {
-      let status: StatusResult;
-      try {
-        status = (await client.request({ op: 'status' })) as StatusResult;
-      } catch (err) {
-        return _daemonError(io, 'status', err, EXIT.LIST_FAILED);
-      }
+      const status = await _fetchStatus(client, io);
+      if (typeof status === 'number') return status;
       if (!status?.drops || !Array.isArray(status.workers)) return _transport(io, 'malformed status from daemon');
       io.stdout.write(command.json ? _json(dropsJson(status)) : formatDrops(status));
       return EXIT.OK;
@@ -255,6 +247,14 @@ async function _fetchList(client: ControlClient, io: CliIo, service: ServiceKey 
   }
   if (!res || !Array.isArray(res.services)) return _transport(io, 'malformed list reply from daemon');
   return res;
+}
+
+async function _fetchStatus(client: ControlClient, io: CliIo): Promise<StatusResult | number> {
+  try {
+    return (await client.request({ op: 'status' })) as StatusResult;
+  } catch (err) {
+    return _daemonError(io, 'status', err, EXIT.LIST_FAILED);
+  }
 }
 
 export function _transport(io: CliIo, message: string): number {
