@@ -142,7 +142,8 @@ describe.skipIf(skip !== null)(`declarative config, apply and save/restore end t
     rmSync(bed.socket, { force: true });
     bed.daemonLog = '';
     daemon = await bed.startDaemon(['--config', file]);
-    expect(bed.daemonLog).toContain('"config applied"');
+    // Logged by `tapvs run` once startDaemon returned, i.e. just after the socket appeared: wait for the line.
+    await waitFor('"config applied" logged', () => bed.daemonLog.includes('"config applied"'), 5_000);
     expect(shape(await listing())).toBe(shape(before));
     expect(await load(100, ['--concurrency', '4'])).toMatchObject({ ok: 100, failed: 0 });
 
