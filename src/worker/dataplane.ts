@@ -23,11 +23,13 @@ import { ORPHAN_RESCHEDULE, ORPHAN_RESET, type Snapshot } from '../config/snapsh
 import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
 import { icmpError } from '../forward/icmp.js';
-import { isRelatedIcmp, sendIcmpError } from '../forward/icmp-send.js';
+import { isIcmpError, isRelatedIcmp, sendIcmpAbout, sendIcmpError } from '../forward/icmp-send.js';
 import { sendTcpReset } from '../forward/tcp-rst.js';
 import type { ExchangeIO, PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
-import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../packet/offsets.js';
+import {
+  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_FLAG_DF, IP_FRAG, VNET_F_NEEDS_CSUM, VNET_HDR_LEN,
+} from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
@@ -394,7 +396,8 @@ export class Dataplane implements FwdContext {
     }
     if (proto === PROTO_ICMP) {
       // Errors about a conn are translated or forwarded (forward/icmp.ts); echo to us is answered.
-      if (isRelatedIcmp(this.u8[pk.l4]!)) icmpError(this, pk);
+      if (pk.ipLen > this.link.mtu) this.tooBig();
+      else if (isRelatedIcmp(this.u8[pk.l4]!)) icmpError(this, pk);
       else if (this.link.owns(pk.daddr)) this.link.echoReply(base, pk.l3, pk.l4, len);
       else f64[D.icmp_unhandled]!++;
       return;
@@ -414,6 +417,23 @@ export class Dataplane implements FwdContext {
       return;
     }
     this.outbound(c);
+  }
+
+  /**
+   * A packet to forward that is longer than the segment MTU (IPVS checks this in its xmit functions): sent, it
+   * would reach a next hop that must drop it. Dropped and counted; with DF its sender hears ICMP frag-needed
+   * with the MTU (rate limited), from the address it sent to when that is ours, else from our address on its
+   * prefix, as a router would. (IPVS fragments such packets without DF; tapvs does so for TUN only.)
+   */
+  private tooBig(): void {
+    const pk = this.pk;
+    this.f64[D.ipv4_too_big]!++;
+    if ((this.dv.getUint16(pk.l3 + IP_FRAG) & IP_FLAG_DF) === 0) return;
+    if (pk.proto === PROTO_ICMP && isIcmpError(this.u8[pk.l4]!)) return;
+    const from = this.link.owns(pk.daddr) ? pk.daddr : this.link.sourceFor(pk.saddr);
+    if (sendIcmpAbout(this, pk.l3, pk.l4 - pk.l3 + 8, pk.saddr, from, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, this.link.mtu)) {
+      this.f64[C.icmp_frag_needed_sent]!++;
+    }
   }
 
   private inbound(svc: CompiledService): void {
@@ -466,9 +486,20 @@ export class Dataplane implements FwdContext {
     f64[sb + SF_INBYTES]! += bytes;
     f64[rb + SF_INPKTS]!++;
     f64[rb + SF_INBYTES]! += bytes;
-    const fwd = FORWARDERS[conns.fwd[c]!]!;
-    if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, true);
-    else fwd.inbound(this, pk, c);
+    const code = conns.fwd[c]!;
+    const fwd = FORWARDERS[code]!;
+    if (pk.gso !== 0) {
+      // A GSO super-frame (offloads) is over the MTU by design: forwarded whole or cut into segments.
+      if (!this.offload.whole(fwd)) this.offload.segment(fwd, c, true);
+      else fwd.inbound(this, pk, c);
+      return;
+    }
+    // TUN checks its own (smaller) tunnel MTU and fragments packets without DF.
+    if (bytes > this.link.mtu && code !== FwdCode.TUN) {
+      this.tooBig();
+      return;
+    }
+    fwd.inbound(this, pk, c);
   }
 
   /** A client packet of a conn whose real left at a drain deadline with `reset`: tell the client, end the conn. */
@@ -505,7 +536,15 @@ export class Dataplane implements FwdContext {
     f64[rb + SF_OUTPKTS]!++;
     f64[rb + SF_OUTBYTES]! += bytes;
     const fwd = FORWARDERS[conns.fwd[c]!]!;
-    if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, false);
-    else fwd.outbound(this, pk, c);
+    if (pk.gso !== 0) {
+      if (!this.offload.whole(fwd)) this.offload.segment(fwd, c, false);
+      else fwd.outbound(this, pk, c);
+      return;
+    }
+    if (bytes > this.link.mtu) {
+      this.tooBig();
+      return;
+    }
+    fwd.outbound(this, pk, c);
   }
 }

@@ -19,6 +19,7 @@ export const DROP_REASONS = [
   'ipv4_options', // IHL > 5: IP options are not forwarded
   'ipv4_fragment', // fragments are not reassembled (IPVS reassembles; see README)
   'ipv4_ttl_expired',
+  'ipv4_too_big', // packet to forward longer than the segment MTU (--mtu; TUN: see tun_too_big); DF: ICMP frag-needed sent
   'ipv4_not_for_us', // destination neither a VIP, a director address, nor a NAT reply
   'l4_truncated', // TCP/UDP/ICMP header does not fit
   'l4_bad_checksum',
@@ -30,6 +31,7 @@ export const DROP_REASONS = [
   'reply_no_conn', // packet from a real-server subnet towards a client with no NAT connection
   'real_unavailable', // packet of a conn whose real was removed (expire_nodest_conn=0 behaviour)
   'icmp_unhandled', // ICMP that is neither echo to us nor an error about a known conn
+  'icmp_not_sent', // an ICMP error about a TUN conn not passed on to its client: rate limit, or a client that must not get one
   'no_route', // next hop not on a connected subnet and no gateway configured
   'neigh_unresolved', // frame held for ARP resolution expired or hold queue full
   'tx_failed', // the TAP queue refused the frame (full or error)

@@ -1,0 +1,41 @@
+/**
+ * The pipeline fuzzer's short run (harness.ts says what it checks): 10^6 generated and mutated frames through
+ * two dataplanes over in-memory PacketIOs, seeded (FUZZ_SEED, default 1) and bounded. The long run with any
+ * frame count and seed is scripts/fuzz.sh; RELIABILITY.md has its latest figures.
+ */
+import { describe, expect, it } from 'vitest';
+import { fuzz, type FuzzResult } from './harness.js';
+
+const SEED = Number(process.env.FUZZ_SEED ?? 1);
+
+function report(config: string, r: FuzzResult): void {
+  console.log(`fuzz ${config}: seed ${r.seed}, ${r.frames} frames in ${(r.ms / 1000).toFixed(1)} s, ${r.exceptions} exceptions, ` +
+    `${r.failures.length} failures; outcomes ${JSON.stringify(r.outcomes)}`);
+}
+
+describe('pipeline fuzz (short run)', () => {
+  it('800 000 frames, one worker: no exception, no read past a frame, one outcome per frame, well-formed output', async () => {
+    const r = await fuzz(SEED, 800_000);
+    report('1 worker', r);
+    expect(r.failures).toEqual([]);
+    expect(r.exceptions).toBe(0);
+    expect(r.frames).toBe(800_000);
+    // The run reached the deep paths, not just the parser.
+    for (const k of ['transmitted', 'held', 'arp_reply_consumed', 'tcp_no_conn', 'reply_no_conn', 'real_unavailable', 'ipv4_too_big']) {
+      expect(r.outcomes[k], k).toBeGreaterThan(0);
+    }
+    for (const k of ['toa_inserted', 'proxy_inserted', 'icmp_translated', 'icmp_forwarded', 'tun_fragmented', 'conns_reused', 'conns_nodest_expired']) {
+      expect(r.counters![k], k).toBeGreaterThan(0);
+    }
+  }, 120_000);
+
+  it('200 000 frames, worker 2 of 2 with a 64-entry table: a full table is counted drops', async () => {
+    const r = await fuzz(SEED + 1, 200_000, { workers: 2, maxConns: 64 });
+    report('worker 2 of 2, 64 conns', r);
+    expect(r.failures).toEqual([]);
+    expect(r.exceptions).toBe(0);
+    expect(r.outcomes.conn_table_full).toBeGreaterThan(0);
+    expect(r.conns.peak).toBeLessThanOrEqual(64);
+    expect(r.counters!.wrong_worker).toBeGreaterThan(0);
+  }, 120_000);
+});
