@@ -10,7 +10,7 @@ import { IPVS_CONN_TAB_SIZE, MAX_REALS, MAX_SERVICES } from '../defaults.js';
 import { checkSnapshot, type NetConfig, type Snapshot } from '../config/snapshot.js';
 import { LbError, invalid } from '../errors.js';
 import { formatIPv4 } from '../util/addr.js';
-import { D, DROP_REASONS, COUNTERS, C, H_CONNS, REAL_BASE, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
+import { D, DROP_REASONS, COUNTERS, C, H_CONNS, H_HALF_OPEN, H_SYNFLOOD, REAL_BASE, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
 import type { ConnRows, FromWorker } from '../worker/messages.js';
 import { ESTIMATOR_INTERVAL_MS, RateEstimator } from './estimator.js';
 import {
@@ -443,7 +443,7 @@ export class Control {
       for (const k of COUNTERS) counters[k] = w.stats.f64[C[k]]!;
       return {
         id: w.id, appliedVersion: w.appliedVersion(), alive: w.alive, restarts: w.restarts,
-        conns: w.stats.f64[H_CONNS]!, drops: wd, counters,
+        conns: w.stats.f64[H_CONNS]!, halfOpen: w.stats.f64[H_HALF_OPEN]!, synflood: w.stats.f64[H_SYNFLOOD] === 1, drops: wd, counters,
       };
     });
     const t = this.table.timeouts;

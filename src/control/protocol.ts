@@ -241,6 +241,9 @@ export interface WorkerStatus {
   alive: boolean;
   restarts: number;
   conns: number;
+  /** Half-open (SYN_RECV, SYNACK) conns, and whether the SYN flood defence is on (src/worker/synflood.ts). */
+  halfOpen: number;
+  synflood: boolean;
   drops: Record<string, number>;
   counters: Record<string, number>;
 }

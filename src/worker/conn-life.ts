@@ -23,15 +23,22 @@ import { FwdCode } from '../types.js';
 import { CF_ACTIVE, CF_ASSURED, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
 import { LaddrPools } from './laddr-pool.js';
 import type { CompiledService } from './services.js';
-import { C, D, H_CONNS, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
-import { DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, tcpNextState } from './tcp-state.js';
+import { C, D, H_CONNS, H_HALF_OPEN, H_SYNFLOOD, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
+import { HalfOpen, SYNFLOOD_TIMEOUT_MS, synfloodPressure } from './synflood.js';
+import { DIR_OUTPUT, TCP_ACTIVE, TCP_NEXT, TCP_NEXT_DOS, TcpState, UDP_STATE, halfOpenState, tcpNextState } from './tcp-state.js';
 
 /** A template that still controls conns when its time is up is looked at again this much later (IPVS: 60 s). */
 const TEMPLATE_RETRY_MS = 60_000;
 
 export class ConnLife implements ExpireHandler {
-  /** Timeout per state in ms (index TcpState, UDP at UDP_STATE), from the snapshot. */
-  timeouts = new Int32Array(UDP_STATE + 1);
+  /** Timeout per state in ms (index TcpState, UDP at UDP_STATE) in force: the snapshot's, or under defence. */
+  timeouts: Int32Array = new Int32Array(UDP_STATE + 1);
+  private normalTimeouts: Int32Array = this.timeouts;
+  private floodTimeouts: Int32Array = this.timeouts;
+  /** SYN flood defence (synflood.ts): the half-open conns oldest first, whether it is on, the state table. */
+  readonly halfOpen: HalfOpen;
+  synflood = false;
+  private stateTable = TCP_NEXT;
   expireQuiescentTemplate = false;
   /** FULLNAT local ports of this worker. */
   readonly laddrs: LaddrPools;
@@ -53,10 +60,44 @@ export class ConnLife implements ExpireHandler {
     workers = 1,
   ) {
     this.laddrs = new LaddrPools(conns, workerId, workers);
+    this.halfOpen = new HalfOpen(conns.capacity);
     this.active = stats.active;
     this.inactive = stats.inactive;
     this.persist = stats.persist;
     this.f64 = stats.f64;
+  }
+
+  /** Installs the snapshot's timeouts (ms per state); half-open states get SYNFLOOD_TIMEOUT_MS under defence. */
+  setTimeouts(ms: Int32Array): void {
+    this.normalTimeouts = ms;
+    this.floodTimeouts = Int32Array.from(ms, (t, s) => (halfOpenState(s) ? Math.min(t, SYNFLOOD_TIMEOUT_MS) : t));
+    this.timeouts = this.synflood ? this.floodTimeouts : this.normalTimeouts;
+  }
+
+  /** Timer tick: switches the SYN flood defence on or off by the table's pressure; publishes its gauges. */
+  checkSynflood(): void {
+    const conns = this.conns;
+    const on = synfloodPressure(this.synflood, conns.count, conns.capacity, this.halfOpen.count);
+    if (on !== this.synflood) {
+      this.synflood = on;
+      this.timeouts = on ? this.floodTimeouts : this.normalTimeouts;
+      this.stateTable = on ? TCP_NEXT_DOS : TCP_NEXT;
+      if (on) this.f64[C.synflood_on]!++;
+    }
+    this.f64[H_SYNFLOOD] = on ? 1 : 0;
+    this.f64[H_HALF_OPEN] = this.halfOpen.count;
+  }
+
+  /**
+   * Under defence, makes room for `rows` new entries by evicting the oldest half-open conns. Called before the
+   * template lookup, so an eviction that takes a template with it cannot pull it from under the new conn.
+   */
+  private makeRoom(rows: number): void {
+    const conns = this.conns;
+    while (conns.capacity - conns.count < rows && this.halfOpen.head !== NIL) {
+      conns.remove(this.halfOpen.head, this);
+      this.f64[C.synflood_evicted]!++;
+    }
   }
 
   /** Whether a SYN on existing conn c should instead expire it and start a new one (conn_reuse_mode 1). */
@@ -75,6 +116,12 @@ export class ConnLife implements ExpireHandler {
     if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
       f64[D.tcp_no_conn]!++;
       return NIL;
+    }
+    const rows = svc.persistent !== 0 ? 2 : 1;
+    if (conns.capacity - conns.count < rows) {
+      // A full table: the defence is looked at now rather than at the next timer tick.
+      if (!this.synflood) this.checkSynflood();
+      if (this.synflood) this.makeRoom(rows);
     }
     let i = -1;
     let tpl = NIL;
@@ -171,9 +218,14 @@ export class ConnLife implements ExpireHandler {
     const old = conns.state[c]!;
     let next = old;
     if (old !== UDP_STATE) {
-      next = tcpNextState(dir, tcpFlags, old);
+      next = tcpNextState(dir, tcpFlags, old, this.stateTable);
       if (next !== old) {
         conns.state[c] = next;
+        const half = halfOpenState(next);
+        if (half !== halfOpenState(old)) {
+          if (half) this.halfOpen.push(c);
+          else this.halfOpen.remove(c);
+        }
         const r = conns.real[c]!;
         const wasActive = (conns.flags[c]! & CF_ACTIVE) !== 0;
         const isActive = TCP_ACTIVE[next] === 1;
@@ -219,6 +271,7 @@ export class ConnLife implements ExpireHandler {
     }
     if (flags & CF_ACTIVE) this.active[r]!--;
     else this.inactive[r]!--;
+    if (halfOpenState(conns.state[c]!)) this.halfOpen.remove(c);
     if (conns.fwd[c] === FwdCode.FULLNAT) {
       // A conn that waited out TIME_WAIT in the table frees its local port at once; any other waits in the pool.
       this.laddrs.release(conns.proto[c]!, conns.laddr[c]!, conns.lport[c]!, !forced && conns.state[c] === TcpState.TIME_WAIT);

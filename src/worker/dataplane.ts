@@ -183,7 +183,7 @@ export class Dataplane implements FwdContext {
     if (snap.orphans) for (const o of snap.orphans) this.orphanMode[o.slot] = o.mode;
     this.link.configure(snap.net, this.services.owned);
     this.verifyL4 = snap.net.verifyL4;
-    this.life.timeouts = Int32Array.from(snap.timeoutsMs);
+    this.life.setTimeouts(Int32Array.from(snap.timeoutsMs));
     this.life.laddrs.configure(
       this.services.list, snap.net.lportMin ?? DEFAULT_LPORT_MIN, snap.net.lportMax ?? DEFAULT_LPORT_MAX,
       this.life.timeouts[TcpState.TIME_WAIT]!,
@@ -307,6 +307,7 @@ export class Dataplane implements FwdContext {
     this.nextTimers = this.nowMs + TIMER_INTERVAL_MS;
     this.conns.expire(this.nowMs, this.life);
     this.f64[H_CONNS] = this.conns.count;
+    this.life.checkSynflood();
     if (this.services) for (const svc of this.services.list) svc.tick(this.nowMs);
     this.link.timers();
   }

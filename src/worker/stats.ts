@@ -81,6 +81,8 @@ export const COUNTERS = [
   'gso_passed', // offload: a TCP GSO super-frame forwarded whole (NAT, DR), its virtio_net_hdr rewritten
   'gso_segmented', // offload: a TCP GSO super-frame cut into MSS-sized segments (TUN, FULLNAT)
   'orphan_resets_sent', // TCP RST (UDP: ICMP port unreachable) sent for an `orphan_reset` packet
+  'synflood_on', // the SYN flood defence switched on (table under pressure from half-open conns)
+  'synflood_evicted', // half-open conns evicted, oldest first, to make room for new conns under the defence
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -91,7 +93,9 @@ const idx = <T extends string>(names: readonly T[], base: number) =>
 export const H_VERSION = 0; // snapshot version applied
 export const H_HEARTBEAT = 1; // Date.now() of the last loop iteration
 export const H_CONNS = 2; // live connection entries
-const HDR = 4;
+export const H_SYNFLOOD = 3; // SYN flood defence: 1 while on (synflood.ts)
+export const H_HALF_OPEN = 4; // half-open (SYN_RECV, SYNACK) conns
+const HDR = 5;
 
 export const C = idx(COUNTERS, HDR);
 export const D = idx(DROP_REASONS, HDR + COUNTERS.length);

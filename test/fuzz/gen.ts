@@ -46,6 +46,9 @@ export class Gen {
   private readonly qw = new Wire();
   private flagSweep = 0;
 
+  /** Share of frames that are spoofed SYNs from random sources (a SYN flood, for the defence's paths). */
+  synFlood = 0;
+
   constructor(readonly rand: Rand, private readonly conns: ConnTable) {
     this.noise = new Uint8Array(16384);
     for (let i = 0; i < this.noise.length; i++) this.noise[i] = (rand() * 256) | 0;
@@ -73,6 +76,7 @@ export class Gen {
 
   /** Writes the next generated frame into `w`. */
   next(): void {
+    if (this.synFlood > 0 && this.chance(this.synFlood)) return this.spoofedSyn();
     const r = this.rand();
     if (r < 0.003) this.flows[this.int(this.flows.length)] = this.newFlow();
     if (r < 0.33) this.flowIn(this.pick(this.flows));
@@ -327,6 +331,14 @@ export class Gen {
     if (proto === 6) w.tcp(f.cport, f.svc.vport, f.seq, 0, this.int(256), this.tcpOpts(false));
     else if (proto === 17) w.udp(f.cport, f.svc.vport);
     w.bytes(this.noise, this.int(16384), this.payloadLen()).finish();
+  }
+
+  /** A SYN to a TCP service from a random off-link source and port: nobody will ever complete it. */
+  private spoofedSyn(): void {
+    const svc = SERVICES[this.int(7)]!; // the TCP services of VIP, one per method and client-IP mode
+    const w = this.w;
+    w.eth(DIR_MAC, GW_MAC, 0x0800).ipv4((OFFLINK_NET + this.int(1 << 16)) >>> 0, svc.vip, 6);
+    w.tcp(1024 + this.int(64000), svc.vport, this.int(0x7fffffff), 0, this.chance(0.9) ? S : S | A, SYN_OPTS).finish();
   }
 
   /** Every TCP flag byte in turn, into a flow (new or known) and out of it. */

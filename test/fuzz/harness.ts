@@ -77,6 +77,13 @@ class FuzzIO implements PacketIO {
   close(): void {}
 }
 
+export interface FuzzOptions {
+  /** Workers and this dataplane's place among them (the last); conn table size; share of spoofed SYNs. */
+  workers?: number;
+  maxConns?: number;
+  synFlood?: number;
+}
+
 export interface FuzzResult {
   seed: number;
   frames: number;
@@ -127,7 +134,7 @@ export class Fuzzer {
   private gen!: Gen;
   private readonly frame = { i: 0, kind: '' };
 
-  constructor(readonly seed: number, private readonly opts: { workers?: number; maxConns?: number } = {}) {
+  constructor(readonly seed: number, private readonly opts: FuzzOptions = {}) {
     this.res = { seed, frames: 0, ms: 0, exceptions: 0, failures: [], outcomes: {}, mutations: {}, txFrames: 0, conns: { created: 0, peak: 0 } };
   }
 
@@ -154,6 +161,7 @@ export class Fuzzer {
       return ok;
     };
     this.gen = new Gen(prng(this.seed), this.a.conns);
+    this.gen.synFlood = this.opts.synFlood ?? 0;
     this.tick(0);
   }
 
@@ -421,7 +429,7 @@ export class Fuzzer {
 }
 
 /** Sets up and runs one fuzz run. */
-export async function fuzz(seed: number, frames: number, opts: { workers?: number; maxConns?: number } = {}): Promise<FuzzResult> {
+export async function fuzz(seed: number, frames: number, opts: FuzzOptions = {}): Promise<FuzzResult> {
   const f = new Fuzzer(seed, opts);
   await f.setup();
   return f.run(frames);

@@ -1,0 +1,70 @@
+/**
+ * SYN flood defence of one worker, in the spirit of IPVS's defence strategies (ipvs-semantics.md §3.6:
+ * drop_entry and secure_tcp, automatic mode). Design note:
+ *
+ * A flood of spoofed SYNs makes one half-open conn per SYN (SYN_RECV, 60 s by default) that no client will ever
+ * complete; a bounded table then fills and every legitimate new connection is dropped (`conn_table_full`).
+ * The defence keeps the half-open conns (TCP states SYN_RECV and SYNACK: the two that IPVS's drop_entry drops
+ * unconditionally) on a FIFO list in the order they became half-open, and switches on while the table is under
+ * pressure from them — at least HIGH of its capacity in use and at least half of that half-open — and off again
+ * below LOW. While it is on:
+ *  - a new conn that finds the table full evicts the oldest half-open conn instead of being dropped
+ *    (`synflood_evicted`), so new handshakes and every established conn keep working: a legitimate handshake
+ *    completes within one round trip, long before the FIFO reaches it unless the table turns over faster than
+ *    that (capacity / flood rate < RTT);
+ *  - half-open conns get a short timeout (SYN_RECV and SYNACK: SYNFLOOD_TIMEOUT_MS instead of 60/120 s);
+ *  - TCP states follow IPVS's secure_tcp table (`tcp_states_dos`): a client's ACK alone no longer makes a NAT or
+ *    FULLNAT conn ESTABLISHED (its 15 minutes); the real has to answer first, which a spoofed handshake never
+ *    gets it to do. Input-only conns (DR, TUN) cannot see the real and keep the normal rule.
+ * The state is a gauge in the stats header (H_SYNFLOOD, 1 = on); `synflood_on` counts activations.
+ *
+ * Cost per packet: nothing unless a conn changes state (then two comparisons, and an O(1) list update when it
+ * enters or leaves the half-open states); the pressure check runs with the timers (every 50 ms); eviction only
+ * when the table is full. Memory: two int32 links per conn. Nothing allocates after construction.
+ */
+import { NIL } from './conn-table.js';
+
+/** The defence switches on at this share of the table in use (with half of it half-open), off below LOW. */
+export const SYNFLOOD_HIGH = 0.75;
+export const SYNFLOOD_LOW = 0.5;
+/** Timeout of half-open conns while the defence is on. */
+export const SYNFLOOD_TIMEOUT_MS = 5_000;
+
+/** Doubly linked FIFO of half-open conn rows, oldest first. A row is on it iff its state is SYN_RECV or SYNACK. */
+export class HalfOpen {
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
+  head = NIL;
+  private tail = NIL;
+  count = 0;
+
+  constructor(capacity: number) {
+    this.next = new Int32Array(capacity);
+    this.prev = new Int32Array(capacity);
+  }
+
+  push(c: number): void {
+    this.next[c] = NIL;
+    this.prev[c] = this.tail;
+    if (this.tail !== NIL) this.next[this.tail] = c;
+    else this.head = c;
+    this.tail = c;
+    this.count++;
+  }
+
+  remove(c: number): void {
+    const p = this.prev[c]!;
+    const n = this.next[c]!;
+    if (p !== NIL) this.next[p] = n;
+    else this.head = n;
+    if (n !== NIL) this.prev[n] = p;
+    else this.tail = p;
+    this.count--;
+  }
+}
+
+/** Whether the defence should be on, from the table's fill and its half-open share (`on`: current state). */
+export function synfloodPressure(on: boolean, count: number, capacity: number, halfOpen: number): boolean {
+  if (on) return count >= capacity * SYNFLOOD_LOW;
+  return count >= capacity * SYNFLOOD_HIGH && halfOpen * 2 >= count;
+}
