@@ -25,7 +25,7 @@ import { LaddrPools } from './laddr-pool.js';
 import type { CompiledService } from './services.js';
 import { C, D, H_CONNS, H_HALF_OPEN, H_SYNFLOOD, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
 import { HalfOpen, SYNFLOOD_TIMEOUT_MS, synfloodPressure } from './synflood.js';
-import { DIR_OUTPUT, TCP_ACTIVE, TCP_NEXT, TCP_NEXT_DOS, TcpState, UDP_STATE, halfOpenState, tcpNextState } from './tcp-state.js';
+import { DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, halfOpenState, tcpNextState } from './tcp-state.js';
 
 /** A template that still controls conns when its time is up is looked at again this much later (IPVS: 60 s). */
 const TEMPLATE_RETRY_MS = 60_000;
@@ -35,10 +35,9 @@ export class ConnLife implements ExpireHandler {
   timeouts: Int32Array = new Int32Array(UDP_STATE + 1);
   private normalTimeouts: Int32Array = this.timeouts;
   private floodTimeouts: Int32Array = this.timeouts;
-  /** SYN flood defence (synflood.ts): the half-open conns oldest first, whether it is on, the state table. */
+  /** SYN flood defence (synflood.ts): the half-open conns oldest first, and whether it is on. */
   readonly halfOpen: HalfOpen;
   synflood = false;
-  private stateTable = TCP_NEXT;
   expireQuiescentTemplate = false;
   /** FULLNAT local ports of this worker. */
   readonly laddrs: LaddrPools;
@@ -81,7 +80,6 @@ export class ConnLife implements ExpireHandler {
     if (on !== this.synflood) {
       this.synflood = on;
       this.timeouts = on ? this.floodTimeouts : this.normalTimeouts;
-      this.stateTable = on ? TCP_NEXT_DOS : TCP_NEXT;
       if (on) this.f64[C.synflood_on]!++;
     }
     this.f64[H_SYNFLOOD] = on ? 1 : 0;
@@ -218,7 +216,7 @@ export class ConnLife implements ExpireHandler {
     const old = conns.state[c]!;
     let next = old;
     if (old !== UDP_STATE) {
-      next = tcpNextState(dir, tcpFlags, old, this.stateTable);
+      next = tcpNextState(dir, tcpFlags, old);
       if (next !== old) {
         conns.state[c] = next;
         const half = halfOpenState(next);

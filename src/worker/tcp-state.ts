@@ -60,30 +60,8 @@ const TABLE: readonly (readonly number[])[] = [
   /* IO  rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
 ];
 
-/**
- * IPVS's secure_tcp table (`tcp_states_dos`), used while the SYN flood defence is on (synflood.ts): a client's
- * ACK does not establish a conn by itself (SYN_RECV stays SYN_RECV, SYNACK stays SYNACK); the real's answer does.
- */
-// prettier-ignore
-const TABLE_DOS: readonly (readonly number[])[] = [
-  //            NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA
-  /* IN  syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
-  /* IN  fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
-  /* IN  ack */ [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
-  /* IN  rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
-  /* OUT syn */ [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
-  /* OUT fin */ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
-  /* OUT ack */ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
-  /* OUT rst */ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
-  /* IO  syn */ [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
-  /* IO  fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
-  /* IO  ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
-  /* IO  rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
-];
-
-/** Flattened transition tables: index ((dir*4 + event) * 11 + state). */
+/** Flattened transition table: index ((dir*4 + event) * 11 + state). */
 export const TCP_NEXT = Uint8Array.from(TABLE.flat());
-export const TCP_NEXT_DOS = Uint8Array.from(TABLE_DOS.flat());
 
 /** States in which a conn counts as active (current kernels: SYN_SENT, SYN_RECV, ESTABLISHED, SYNACK). */
 export const TCP_ACTIVE = Uint8Array.from(
@@ -101,14 +79,14 @@ export function tcpEvent(flags: number): number {
   return EV_NONE;
 }
 
-/** Next state for (direction, flags, current state), by `table` (TCP_NEXT, or TCP_NEXT_DOS under defence). */
-export function tcpNextState(dir: number, flags: number, state: number, table: Uint8Array = TCP_NEXT): number {
+/** Next state for (direction, flags, current state). */
+export function tcpNextState(dir: number, flags: number, state: number): number {
   const ev = tcpEvent(flags);
   if (ev === EV_NONE) return TcpState.CLOSE;
-  return table[(dir * 4 + ev) * TCP_STATE_COUNT + state]!;
+  return TCP_NEXT[(dir * 4 + ev) * TCP_STATE_COUNT + state]!;
 }
 
-/** The half-open states: the ones IPVS's drop_entry defence drops (SYN_RECV, SYNACK). */
+/** The half-open states: the ones IPVS's drop_entry defence drops (SYN_RECV, SYNACK; see synflood.ts). */
 export function halfOpenState(state: number): boolean {
   return state === TcpState.SYN_RECV || state === TcpState.SYNACK;
 }
