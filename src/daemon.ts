@@ -8,6 +8,7 @@ import { DEFAULT_MTU, type ConnPolicy, type NetConfig, type Snapshot } from './c
 import { Control } from './control/control.js';
 import type { ApplyResult, DesiredConfig } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
+import type { SocketGroup } from './control/peer.js';
 import { ThreadWorker } from './control/workers.js';
 import { LbError } from './errors.js';
 import { checkNative, native, TAP_MULTI_QUEUE, TAP_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './io/native.js';
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   lportRange?: [number, number];
   /** Configuration applied before the workers start (`tapvs run --config FILE`); refused → the daemon does not start. */
   config?: DesiredConfig;
+  /** Group allowed on the control socket besides root and the daemon's user (socket mode 0660). */
+  socketGroup?: SocketGroup | null;
 }
 
 export interface Daemon {
@@ -152,7 +155,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await allReady;
   control.startEstimator();
   control.startHealth();
-  const server = new ControlServer(control, o.socket);
+  const server = new ControlServer(control, o.socket, undefined, { group: o.socketGroup ?? null });
   try {
     await server.listen();
   } catch (err) {
@@ -163,7 +166,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   log('info', 'tapvs running', {
     tap: o.tap, workers: o.workers, mac: net.mac, socket: o.socket,
     addrs: o.addrs.map((a) => `${formatIPv4(a.addr)}/${a.prefix}`), gateway: o.gateway ? formatIPv4(o.gateway) : null,
-    mtu: net.mtu,
+    mtu: net.mtu, socketGroup: o.socketGroup?.name ?? null,
   });
   let stopped = false;
   return {
