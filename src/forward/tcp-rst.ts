@@ -1,7 +1,11 @@
 /**
  * A TCP RST in answer to a client's segment, from the address and port it was sent to (the VIP), built in place
  * over the received frame (which is not forwarded). Used when a drain's deadline chose `reset`: the conn's real
- * is gone and the client should learn it at once rather than retransmit into a black hole.
+ * is gone and the client should learn it at once rather than retransmit into a black hole; and for a segment to
+ * an owned address with no conn (`tcp_no_conn`) or no service (`no_service`), which under kernel IPVS goes up the
+ * director's own stack and gets exactly this answer (a client whose conn is gone — worker restart,
+ * expire_nodest_conn, SYN flood eviction — fails at once). Never to a source that is not a single remote host
+ * (0.0.0.0, loopback, multicast/broadcast, our own addresses), as the kernel drops such martians first.
  *
  * Sequence numbers follow RFC 793's reset generation for a segment that belongs to no connection, which the
  * client accepts without knowing our state: with ACK set, SEQ = SEG.ACK (exactly the client's RCV.NXT, so RFC
@@ -19,10 +23,12 @@ export function sendTcpReset(ctx: FwdContext, pk: Pkt): boolean {
   const u8 = ctx.u8;
   const dv = ctx.dv;
   const flags = pk.tcpFlags;
-  if (flags & TCP_RST) return false;
+  const client = pk.saddr;
+  const top = client >>> 24;
+  if (flags & TCP_RST || client === 0 || top === 127 || top >= 224 || ctx.link.owns(client)) return false;
+  ctx.link.gsoBase = -1; // the RST is a plain frame even when the client's was a GSO super-frame
   const l3 = pk.l3;
   const l4 = pk.l4;
-  const client = pk.saddr;
   const segLen = pk.l4len - ((u8[l4 + 12]! >> 4) << 2) + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
   const segSeq = dv.getUint32(l4 + 4);
   const segAck = dv.getUint32(l4 + 8);

@@ -43,6 +43,8 @@ export class ConnLife implements ExpireHandler {
   readonly laddrs: LaddrPools;
   /** Set by schedule() when it returned NIL because the scheduler found no real (sched_no_real). */
   noReal = false;
+  /** Set by schedule() when it returned NIL for a TCP segment that cannot start a conn (tcp_no_conn). */
+  noConn = false;
   private readonly flow: FlowKey = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly active: Int32Array;
   private readonly inactive: Int32Array;
@@ -111,8 +113,10 @@ export class ConnLife implements ExpireHandler {
     const f64 = this.f64;
     const conns = this.conns;
     this.noReal = false;
+    this.noConn = false;
     if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
       f64[D.tcp_no_conn]!++;
+      this.noConn = true;
       return NIL;
     }
     const rows = svc.persistent !== 0 ? 2 : 1;

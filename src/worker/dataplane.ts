@@ -407,6 +407,7 @@ export class Dataplane implements FwdContext {
     const lip = services !== null && services.laddrs.has(pk.daddr);
     if (!lip && this.link.owns(pk.daddr)) {
       f64[D.no_service]!++;
+      if (proto === PROTO_TCP && sendTcpReset(this, pk)) f64[C.tcp_rst_sent]!++;
       return;
     }
     if (this.workers > 1 && (lip ? pk.dport % this.workers : steerOwner(pk.daddr, pk.dport, this.workers)) !== this.workerId) {
@@ -469,8 +470,10 @@ export class Dataplane implements FwdContext {
     if (c === NIL) {
       c = this.life.schedule(svc, pk, this.nowMs);
       if (c === NIL) {
-        // No real available: the client hears so at once, as from IPVS (ip_vs_leave), rate limited.
+        // No real available: the client hears so at once, as from IPVS (ip_vs_leave), rate limited. A segment
+        // that cannot start a conn gets the RST the director's own stack would send.
         if (this.life.noReal && sendIcmpError(this, pk, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)) f64[C.icmp_unreach_sent]!++;
+        else if (this.life.noConn && sendTcpReset(this, pk)) f64[C.tcp_rst_sent]!++;
         return;
       }
     }
@@ -508,7 +511,6 @@ export class Dataplane implements FwdContext {
     const pk = this.pk;
     this.conns.remove(c, this.life);
     this.f64[D.orphan_reset]!++;
-    this.link.gsoBase = -1; // the RST is a plain frame even when the client's was a GSO super-frame
     if (pk.proto === PROTO_TCP ? sendTcpReset(this, pk) : sendIcmpError(this, pk, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)) {
       this.f64[C.orphan_resets_sent]!++;
     }

@@ -24,8 +24,8 @@ export const DROP_REASONS = [
   'l4_truncated', // TCP/UDP/ICMP header does not fit
   'l4_bad_checksum',
   'l4_unsupported', // IP protocol other than TCP/UDP/ICMP
-  'no_service', // TCP/UDP to an owned address with no virtual service on that port
-  'tcp_no_conn', // non-SYN TCP segment (or SYN+RST) with no connection: not a valid first packet
+  'no_service', // TCP/UDP to an owned address with no virtual service on that port (TCP: answered with RST)
+  'tcp_no_conn', // non-SYN TCP segment (or SYN+RST) with no connection: not a valid first packet (answered with RST)
   'sched_no_real', // scheduler found no available real (all quiescent/overloaded)
   'conn_table_full',
   'reply_no_conn', // packet from a real-server subnet towards a client with no NAT connection
@@ -81,6 +81,7 @@ export const COUNTERS = [
   'gso_passed', // offload: a TCP GSO super-frame forwarded whole (NAT, DR), its virtio_net_hdr rewritten
   'gso_segmented', // offload: a TCP GSO super-frame cut into MSS-sized segments (TUN, FULLNAT)
   'orphan_resets_sent', // TCP RST (UDP: ICMP port unreachable) sent for an `orphan_reset` packet
+  'tcp_rst_sent', // RST sent for a TCP segment to an owned address with no conn or no service (the kernel's answer under IPVS)
   'synflood_on', // the SYN flood defence switched on (table under pressure from half-open conns)
   'synflood_evicted', // half-open conns evicted, oldest first, to make room for new conns under the defence
 ] as const;
