@@ -521,10 +521,8 @@ export class Dataplane implements FwdContext {
     const f64 = this.f64;
     const conns = this.conns;
     const r = conns.real[c]!;
-    if (this.realSvc[r] === null) {
-      f64[D.real_unavailable]!++;
-      return;
-    }
+    // A reply of a conn whose real was removed still reaches the client, as in IPVS (handle_response does not
+    // look at the dest): only the client's packets are dropped or expire the conn (expire_nodest_conn).
     if (pk.ttl <= 1) {
       f64[D.ipv4_ttl_expired]!++;
       return;

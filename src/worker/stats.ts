@@ -29,7 +29,7 @@ export const DROP_REASONS = [
   'sched_no_real', // scheduler found no available real (all quiescent/overloaded)
   'conn_table_full',
   'reply_no_conn', // packet from a real-server subnet towards a client with no NAT connection
-  'real_unavailable', // packet of a conn whose real was removed (expire_nodest_conn=0 behaviour)
+  'real_unavailable', // client packet of a conn whose real was removed (expire_nodest_conn=0; its replies still pass, as in IPVS)
   'icmp_unhandled', // ICMP that is neither echo to us nor an error about a known conn
   'icmp_not_sent', // an ICMP error about a TUN conn not passed on to its client: rate limit, or a client that must not get one
   'no_route', // next hop not on a connected subnet and no gateway configured

@@ -14,14 +14,7 @@ const skip = e2eSkipReason();
 const VIP = '198.18.0.100';
 const CIP = parseIPv4('198.18.0.2');
 
-async function api(bed: Testbed, req: object): Promise<any> {
-  const r = await run(process.execPath, ['-e', `
-    import('${join(ROOT, 'dist/control/client.js')}').then(async ({ ControlClient }) => {
-      const c = await ControlClient.connect('${bed.socket}');
-      console.log(JSON.stringify(await c.request(${JSON.stringify(req)}))); c.close();
-    })`], 20_000);
-  return JSON.parse(r.stdout);
-}
+const api = (bed: Testbed, req: object): Promise<any> => bed.api(req);
 
 describe.skipIf(skip !== null)(`two workers on a multi-queue TAP${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const bed = new Testbed(`tm${process.pid % 1000}`);
