@@ -28,7 +28,7 @@ import { sendTcpReset } from '../forward/tcp-rst.js';
 import type { ExchangeIO, PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_FLAG_DF, IP_FRAG, VNET_F_NEEDS_CSUM, VNET_HDR_LEN,
+  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_FLAG_DF, IP_FRAG, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN,
 } from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
@@ -378,7 +378,8 @@ export class Dataplane implements FwdContext {
     pk.gso = 0;
     this.link.gsoBase = -1;
     // With offloads the kernel marks checksums it left partial (NEEDS_CSUM) or already checked (DATA_VALID).
-    const vflags = this.vnet !== 0 ? this.u8[base - VNET_HDR_LEN]! : 0;
+    // Other flag bits vouch for nothing: they never disable verification (a fuzz finding).
+    const vflags = this.vnet !== 0 ? this.u8[base - VNET_HDR_LEN]! & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) : 0;
     const r = parseIPv4(this.u8, this.dv, pk, this.verifyL4 && vflags === 0);
     if (r !== ParseResult.OK) {
       f64[PARSE_DROP[r]!]!++;

@@ -341,6 +341,16 @@ export class Gen {
     w.tcp(1024 + this.int(64000), svc.vport, this.int(0x7fffffff), 0, this.chance(0.9) ? S : S | A, SYN_OPTS).finish();
   }
 
+  /** A big TCP segment of a flow, either way (the payload of a GSO super-frame when offloads are on). */
+  bigTcp(): void {
+    let f = this.pick(this.flows);
+    for (let k = 0; k < 8 && f.svc.proto !== 6; k++) f = this.pick(this.flows);
+    if (f.svc.proto !== 6) return this.flowIn(f);
+    if (this.chance(0.5)) this.flowIn(f, P | A);
+    else this.flowOut(f, P | A);
+    this.w.bytes(this.noise, this.int(16384), 1000 + this.int(60_000)).finish();
+  }
+
   /** Every TCP flag byte in turn, into a flow (new or known) and out of it. */
   private flagSweepFrame(): void {
     const k = this.flagSweep++;
