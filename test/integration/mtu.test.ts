@@ -6,15 +6,12 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { pkt, parseFrame, verifyChecksums } from '../helpers/packet-builder.js';
-import { CIP, CLIENT_MAC, DIR_MAC, R1, R1_MAC, VIP, answerArp, bed, ok, svcKey, syn, type Bed } from '../helpers/inline-bed.js';
+import { CIP, CLIENT_MAC, DIR_MAC, R1, R1_MAC, VIP, answerArp, natBed, syn, type Bed } from '../helpers/inline-bed.js';
 
 describe('packets over the MTU', () => {
   let b: Bed;
   beforeEach(async () => {
-    b = await bed();
-    await ok(b.control, { op: 'add-service', service: { ...svcKey, scheduler: 'rr' } });
-    await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R1, rport: 8080, method: 'nat' } });
-    answerArp(b);
+    b = await natBed();
   });
 
   const big = (df: boolean, size: number) =>

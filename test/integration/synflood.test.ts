@@ -7,17 +7,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { pkt, parseFrame } from '../helpers/packet-builder.js';
 import { prng } from '../helpers/prng.js';
-import { CIP, CLIENT_MAC, DIR_MAC, R1, R1_MAC, VIP, answerArp, bed, ok, svcKey, type Bed } from '../helpers/inline-bed.js';
+import { CIP, CLIENT_MAC, DIR_MAC, R1, R1_MAC, VIP, answerArp, natBed, type Bed } from '../helpers/inline-bed.js';
 
 const MAX = 1024; // the inline bed's table
 
 describe('SYN flood defence', () => {
   let b: Bed;
   beforeEach(async () => {
-    b = await bed();
-    await ok(b.control, { op: 'add-service', service: { ...svcKey, scheduler: 'rr' } });
-    await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R1, rport: 8080, method: 'nat' } });
-    answerArp(b);
+    b = await natBed();
   });
 
   const seg = (src: string, sport: number, flags: string, seq = 1000, ack = 0, payload = 0) =>
