@@ -260,13 +260,13 @@ export class Control {
    * change, the snapshot check or the publish hook fails, the table is put back as it was before the request.
    */
   async mutate(change: () => unknown): Promise<null> {
-    const restore = this.table.checkpoint();
+    const previous = this.table.clone();
     let snap: Snapshot;
     try {
       change();
       snap = this.prepare();
     } catch (err) {
-      restore();
+      this.table.adopt(previous);
       throw err;
     }
     await this.broadcast(snap);

@@ -127,12 +127,6 @@ class SlotPool {
   give(slot: number): void {
     this.free.unshift(slot);
   }
-  save(): number[] {
-    return [...this.free];
-  }
-  restore(free: number[]): void {
-    this.free = [...free];
-  }
 }
 
 export class ServiceTable {
@@ -174,28 +168,6 @@ export class ServiceTable {
     if (t) this.timeouts[TcpState.ESTABLISHED] = t;
     if (f) this.timeouts[TcpState.FIN_WAIT] = f;
     if (u) this.timeouts[UDP_STATE] = u;
-  }
-
-  /**
-   * Saves the whole table (services, slot pools, timeouts, policy, version); the function returned puts it back.
-   * Control.mutate wraps every change in one, so a request that fails at any step (validation, compiling or
-   * checking the snapshot, steering the queues) leaves the configuration exactly as it was.
-   */
-  checkpoint(): () => void {
-    const services = structuredClone(this.services);
-    const svcFree = this.svcSlots.save();
-    const realFree = this.realSlots.save();
-    const timeouts = [...this.timeouts];
-    const policy = { ...this.policy };
-    const version = this.version;
-    return () => {
-      this.services = services;
-      this.svcSlots.restore(svcFree);
-      this.realSlots.restore(realFree);
-      this.timeouts.splice(0, timeouts.length, ...timeouts);
-      this.policy = policy;
-      this.version = version;
-    };
   }
 
   list(): ServiceState[] {

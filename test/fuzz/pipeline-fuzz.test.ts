@@ -24,7 +24,7 @@ describe('pipeline fuzz (short run)', () => {
     for (const k of ['transmitted', 'held', 'arp_reply_consumed', 'tcp_no_conn', 'reply_no_conn', 'ipv4_too_big']) {
       expect(r.outcomes[k], k).toBeGreaterThan(0);
     }
-    for (const k of ['toa_inserted', 'proxy_inserted', 'icmp_translated', 'icmp_forwarded', 'tun_fragmented', 'conns_reused', 'conns_nodest_expired']) {
+    for (const k of ['tcp_rst_sent', 'toa_inserted', 'proxy_inserted', 'icmp_translated', 'icmp_forwarded', 'tun_fragmented', 'conns_reused', 'conns_nodest_expired']) {
       expect(r.counters![k], k).toBeGreaterThan(0);
     }
   }, 120_000);

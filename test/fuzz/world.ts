@@ -6,6 +6,7 @@
 import { Control } from '../../src/control/control.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
 import { parseIPv4 } from '../../src/util/addr.js';
+import { setLogLevel } from '../../src/util/log.js';
 import type { Mac } from './wire.js';
 
 export const ip = (s: string): number => parseIPv4(s) >>> 0;
@@ -130,6 +131,7 @@ const CHANGES: object[][] = [
  * expire_quiescent_template, the second turns them off again).
  */
 export async function buildSnapshots(lportRange: [number, number] = [1025, 1124]): Promise<Snapshot[]> {
+  setLogLevel('warn'); // the control thread logs every config change
   const control = new Control({
     mac: '02:aa:00:00:00:01',
     addrs: [{ addr: DIR0, prefix: 24 }, { addr: DIR1, prefix: 24 }],
