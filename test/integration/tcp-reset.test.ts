@@ -1,6 +1,6 @@
 /**
  * A TCP segment to the VIP that belongs to no conn (and cannot start one), or to a port of the VIP with no service,
- * is answered with a RST (src/forward/tcp-rst.ts, built over the received frame), as the director's own stack
+ * is answered with a RST (src/forward/tcp-rst.ts, built in an extra slot), as the director's own stack
  * answers under kernel IPVS; the segment still counts as dropped (`tcp_no_conn`, `no_service`), the RST as
  * `tcp_rst_sent`.
  */
