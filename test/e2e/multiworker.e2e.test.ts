@@ -69,8 +69,10 @@ describe.skipIf(skip !== null)(`two workers on a multi-queue TAP${skip ? ` (skip
       rl.on('line', () => {
         const res = {}; let left = N;
         socks.forEach((s, i) => {
-          s.buf = ''; const t = setTimeout(() => { res[s.localPort] = false; if (--left === 0) done(); }, 3000);
-          s.on('data', () => { if (s.buf.endsWith('b' + i + '\\n') && !(s.localPort in res)) { clearTimeout(t); res[s.localPort] = true; if (--left === 0) done(); } });
+          // The port is read now: a conn lost with its worker is reset at its next segment, and a reset socket has none.
+          const port = s.localPort;
+          s.buf = ''; const t = setTimeout(() => { res[port] = false; if (--left === 0) done(); }, 3000);
+          s.on('data', () => { if (s.buf.endsWith('b' + i + '\\n') && !(port in res)) { clearTimeout(t); res[port] = true; if (--left === 0) done(); } });
           s.write('b' + i + '\\n');
         });
         function done() { console.log(JSON.stringify(res)); process.exit(0); }
