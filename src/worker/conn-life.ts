@@ -24,8 +24,8 @@ import { CF_ACTIVE, CF_ASSURED, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, NIL, type E
 import { LaddrPools } from './laddr-pool.js';
 import type { CompiledService } from './services.js';
 import { C, D, H_CONNS, H_HALF_OPEN, H_SYNFLOOD, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
-import { HalfOpen, SYNFLOOD_TIMEOUT_MS, synfloodPressure } from './synflood.js';
-import { DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, halfOpenState, tcpNextState } from './tcp-state.js';
+import { EvictFifo, SYNFLOOD_TIMEOUT_MS, synfloodPressure } from './synflood.js';
+import { DIR_OUTPUT, EVICTABLE, TCP_ACTIVE, TcpState, UDP_STATE, halfOpenState, tcpNextState } from './tcp-state.js';
 
 /** A template that still controls conns when its time is up is looked at again this much later (IPVS: 60 s). */
 const TEMPLATE_RETRY_MS = 60_000;
@@ -35,8 +35,9 @@ export class ConnLife implements ExpireHandler {
   timeouts: Int32Array = new Int32Array(UDP_STATE + 1);
   private normalTimeouts: Int32Array = this.timeouts;
   private floodTimeouts: Int32Array = this.timeouts;
-  /** SYN flood defence (synflood.ts): the half-open conns oldest first, and whether it is on. */
-  readonly halfOpen: HalfOpen;
+  /** SYN flood defence (synflood.ts): the evictable conns oldest first, how many are half-open, whether it is on. */
+  readonly evictable: EvictFifo;
+  halfOpen = 0;
   synflood = false;
   expireQuiescentTemplate = false;
   /** FULLNAT local ports of this worker. */
@@ -61,7 +62,7 @@ export class ConnLife implements ExpireHandler {
     workers = 1,
   ) {
     this.laddrs = new LaddrPools(conns, workerId, workers);
-    this.halfOpen = new HalfOpen(conns.capacity);
+    this.evictable = new EvictFifo(conns.capacity);
     this.active = stats.active;
     this.inactive = stats.inactive;
     this.persist = stats.persist;
@@ -78,24 +79,25 @@ export class ConnLife implements ExpireHandler {
   /** Timer tick: switches the SYN flood defence on or off by the table's pressure; publishes its gauges. */
   checkSynflood(): void {
     const conns = this.conns;
-    const on = synfloodPressure(this.synflood, conns.count, conns.capacity, this.halfOpen.count);
+    const on = synfloodPressure(this.synflood, conns.count, conns.capacity, this.evictable.count);
     if (on !== this.synflood) {
       this.synflood = on;
       this.timeouts = on ? this.floodTimeouts : this.normalTimeouts;
       if (on) this.f64[C.synflood_on]!++;
     }
     this.f64[H_SYNFLOOD] = on ? 1 : 0;
-    this.f64[H_HALF_OPEN] = this.halfOpen.count;
+    this.f64[H_HALF_OPEN] = this.halfOpen;
   }
 
   /**
-   * Under defence, makes room for `rows` new entries by evicting the oldest half-open conns. Called before the
-   * template lookup, so an eviction that takes a template with it cannot pull it from under the new conn.
+   * Under defence, makes room for `rows` new entries by evicting the oldest evictable conns (half-open or closed).
+   * Called before the template lookup, so an eviction that takes a template with it cannot pull it from under the
+   * new conn.
    */
   private makeRoom(rows: number): void {
     const conns = this.conns;
-    while (conns.capacity - conns.count < rows && this.halfOpen.head !== NIL) {
-      conns.remove(this.halfOpen.head, this);
+    while (conns.capacity - conns.count < rows && this.evictable.head !== NIL) {
+      conns.remove(this.evictable.head, this);
       this.f64[C.synflood_evicted]!++;
     }
   }
@@ -223,10 +225,14 @@ export class ConnLife implements ExpireHandler {
       next = tcpNextState(dir, tcpFlags, old);
       if (next !== old) {
         conns.state[c] = next;
-        const half = halfOpenState(next);
-        if (half !== halfOpenState(old)) {
-          if (half) this.halfOpen.push(c);
-          else this.halfOpen.remove(c);
+        const was = EVICTABLE[old]!;
+        const is = EVICTABLE[next]!;
+        if (was !== is) {
+          // Into the FIFO when it becomes evictable, out when it stops; half-open → closed keeps its place.
+          if (was === 0) this.evictable.push(c);
+          else if (is === 0) this.evictable.remove(c);
+          if (was === 1) this.halfOpen--;
+          if (is === 1) this.halfOpen++;
         }
         const r = conns.real[c]!;
         const wasActive = (conns.flags[c]! & CF_ACTIVE) !== 0;
@@ -273,7 +279,11 @@ export class ConnLife implements ExpireHandler {
     }
     if (flags & CF_ACTIVE) this.active[r]!--;
     else this.inactive[r]!--;
-    if (halfOpenState(conns.state[c]!)) this.halfOpen.remove(c);
+    const ev = EVICTABLE[conns.state[c]!]!;
+    if (ev !== 0) {
+      this.evictable.remove(c);
+      if (ev === 1) this.halfOpen--;
+    }
     if (conns.fwd[c] === FwdCode.FULLNAT) {
       // A conn that waited out TIME_WAIT in the table frees its local port at once; any other waits in the pool.
       this.laddrs.release(conns.proto[c]!, conns.laddr[c]!, conns.lport[c]!, !forced && conns.state[c] === TcpState.TIME_WAIT);

@@ -2,7 +2,8 @@
  * The SYN flood defence (src/worker/synflood.ts) in memory: a 1024-entry conn table, established NAT conns, a
  * flood of spoofed SYNs. The table never holds more than its bound, established conns keep forwarding both ways,
  * a new handshake during the flood completes, the defence is visible in counters and gauges, and it switches off
- * once the flood has gone. Without half-open pressure (a table full of established conns) nothing is evicted.
+ * once the flood has gone. Without pressure from half-open or closed conns (a table full of established conns)
+ * nothing is evicted; closed conns (reset, TIME_WAIT) make room as half-open ones do.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { pkt, parseFrame } from '../helpers/packet-builder.js';
@@ -96,5 +97,25 @@ describe('SYN flood defence', () => {
     expect(st.drops.conn_table_full).toBe(1);
     expect(st.workers[0]!).toMatchObject({ synflood: false, halfOpen: 0 });
     expect(counter('synflood_evicted')).toBe(0);
+  });
+
+  it('makes room among closed conns too: a table full of reset conns takes new ones, oldest evicted first', async () => {
+    for (let i = 0; i < MAX; i++) b.io.inject(seg(CIP, 10000 + i, 'S'), seg(CIP, 10000 + i, 'A', 1001, 1), seg(CIP, 10000 + i, 'R', 1001));
+    b.w.pump();
+    b.io.take();
+    expect(b.w.dp.conns.count).toBe(MAX);
+    expect(new Set(b.w.dp.listConns().state)).toEqual(new Set([6])); // CLOSE
+    b.io.inject(seg(CIP, 9999, 'S'));
+    b.w.pump();
+    expect(b.io.take().map((f) => parseFrame(f).ip!.dst)).toEqual([R1]);
+    b.clock.t += 100;
+    b.w.dp.tick(); // the gauges are published with the timers
+    const st = status();
+    expect(st.drops.conn_table_full).toBe(0);
+    expect(st.workers[0]!).toMatchObject({ synflood: true, halfOpen: 1 });
+    expect(counter('synflood_evicted')).toBe(1);
+    // The oldest went: the first client port's conn is gone, the last one's is still there.
+    const ports = new Set(b.w.dp.listConns().cport);
+    expect([ports.has(10000), ports.has(10000 + MAX - 1), ports.has(9999)]).toEqual([false, true, true]);
   });
 });
