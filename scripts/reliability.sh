@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the long version of every reliability test (RELIABILITY.md) one after another and keeps their output in
-# test-results/reliability/ (one file per test, plus the fuzzer's JSON). Bounded: about 15 minutes on 2 cores.
+# test-results/reliability/ (one file per test, plus the fuzzer's JSON). Bounded: 6–8 minutes on 2 cores.
 # Needs root for the namespace tests (they take the test bed lock themselves: do not wrap this in flock).
 #   scripts/reliability.sh [OUTDIR [NAME...]]      NAME: fuzz synflood faults control-fuzz (default: all)
 set -uo pipefail
