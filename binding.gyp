@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/batch_io.cc",
         "native/checksum.cc",
+        "native/peercred.cc",
         "native/steer.cc",
         "native/tap.cc",
         "native/uring.cc"

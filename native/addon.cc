@@ -4,6 +4,7 @@
 
 #include "batch_io.h"
 #include "checksum.h"
+#include "peercred.h"
 #include "steer.h"
 #include "tap.h"
 #include "uring.h"
@@ -14,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tapvs::InitChecksum(env, exports);
   tapvs::InitSteer(env, exports);
   tapvs::InitUring(env, exports);
+  tapvs::InitPeerCred(env, exports);
   return exports;
 }
 

@@ -15,6 +15,9 @@ const { values } = parseArgs({
   options: {
     name: { type: 'string' }, http: { type: 'string', default: '80' }, udp: { type: 'string', default: '53' }, echo: { type: 'string' },
     'proxy-http': { type: 'string' }, 'proxy-udp': { type: 'string' },
+    // How long an idle kept-alive HTTP connection stays open (ms). Node clients drop a connection 1 s before the
+    // server's announced timeout, so a client that reuses connections needs more than 1000.
+    'keep-alive': { type: 'string', default: '1000' },
   },
 });
 const name = values.name ?? 'real';
@@ -51,7 +54,7 @@ const server = http.createServer((req, res) => {
   const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
   res.end(pp ? `served-by ${name} client ${pp.addr}:${pp.port} peer ${peer} proxy v${pp.version}\n` : `served-by ${name} client ${peer}\n`);
 });
-server.keepAliveTimeout = 1000;
+server.keepAliveTimeout = Number(values['keep-alive']);
 server.listen(Number(values.http), '0.0.0.0');
 
 const udp = dgram.createSocket('udp4');

@@ -9,6 +9,7 @@ import { Control } from './control/control.js';
 import type { ApplyResult, DesiredConfig } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { ControlMetrics, startMetricsServer, type MetricsServer } from './control/metrics.js';
+import type { SocketGroup } from './control/peer.js';
 import { ThreadWorker } from './control/workers.js';
 import { LbError } from './errors.js';
 import { checkNative, native, TAP_MULTI_QUEUE, TAP_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './io/native.js';
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   config?: DesiredConfig;
   /** Prometheus exposition on http://host:port/metrics (port 0: any free port); absent: no metrics server. */
   metrics?: { host: string; port: number };
+  /** Group allowed on the control socket besides root and the daemon's user (socket mode 0660). */
+  socketGroup?: SocketGroup | null;
 }
 
 export interface Daemon {
@@ -157,7 +160,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await allReady;
   control.startEstimator();
   control.startHealth();
-  const server = new ControlServer(control, o.socket);
+  const server = new ControlServer(control, o.socket, undefined, { group: o.socketGroup ?? null });
   let metrics: MetricsServer | undefined;
   try {
     // Metrics first: once the control socket exists, the daemon is fully up.
@@ -174,7 +177,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   log('info', 'tapvs running', {
     tap: o.tap, workers: o.workers, mac: net.mac, socket: o.socket,
     addrs: o.addrs.map((a) => `${formatIPv4(a.addr)}/${a.prefix}`), gateway: o.gateway ? formatIPv4(o.gateway) : null,
-    mtu: net.mtu, metrics: metrics ? `http://${metrics.address.host}:${metrics.address.port}/metrics` : null,
+    mtu: net.mtu, metrics: metrics ? `http://${metrics.address.host}:${metrics.address.port}/metrics` : null, socketGroup: o.socketGroup?.name ?? null,
   });
   let stopped = false;
   return {

@@ -46,3 +46,18 @@ export const unknownScheduler = () => new LbError('ENOENT_SCHEDULER', IPVS_MESSA
 export const destExists = () => new LbError('EEXIST_DEST', IPVS_MESSAGES.EEXIST_DEST!);
 export const noSuchDest = () => new LbError('ENOENT_DEST', IPVS_MESSAGES.ENOENT_DEST!);
 export const invalid = (msg: string) => new LbError('EINVAL', msg);
+
+/**
+ * A user-supplied value for an error message: its JSON, cut to `max` characters; never throws (a deeply nested
+ * or cyclic value is named by its type).
+ */
+export function showValue(v: unknown, max = 60): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) text = Array.isArray(v) ? 'an array' : typeof v;
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

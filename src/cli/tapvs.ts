@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolveSocketPath } from '../control/client.js';
+import { resolveGroup } from '../control/peer.js';
 import { DEFAULT_MTU, MAX_MTU, MIN_MTU } from '../config/snapshot.js';
 import { startDaemon } from '../daemon.js';
 import { DEFAULT_DECAP_BATCH } from '../decap/decap.js';
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
     .option('--mac <mac>', 'the director\'s MAC on the segment (default: derived from the TAP name)')
     .option('--workers <n>', 'worker threads, one TAP queue each; the kernel steers every flow to one worker (default: the number of CPUs)', posInt(256), availableParallelism())
     .option('--socket <path>', 'control socket path (env TAPVS_SOCKET; default /run/tapvs/tapvs.sock)')
+    .option('--socket-group <group>', 'also let this group (name or gid) use the control socket: mode 0660 instead of 0600')
     .option('--max-conns <n>', 'connection table size per worker', posInt(1 << 26), 1 << 20)
     .option('--batch <n>', 'frames per rx/tx batch', posInt(1024), 64)
     .option('--expire-nodest-conn', 'a packet of a connection whose real was removed expires it (a SYN then starts a new one), as net.ipv4.vs.expire_nodest_conn=1; default: such packets are dropped until the connection times out')
@@ -117,6 +119,7 @@ takes its local ports from --lport-range.`,
         socket: resolveSocketPath(opts.socket), maxConns: opts.maxConns, batch: opts.batch, verifyL4: opts.verifyChecksums,
         uring: opts.ioUring, offload: opts.offload,
         mtu: opts.mtu, lportRange: opts.lportRange, config, ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        socketGroup: opts.socketGroup === undefined ? null : resolveGroup(opts.socketGroup),
       });
       if (daemon.configApplied) {
         log('info', 'config applied', { file: opts.config, changes: daemon.configApplied.plan.length, version: daemon.configApplied.version, plan: logPlan(daemon.configApplied) });

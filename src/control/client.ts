@@ -51,6 +51,10 @@ export class ControlClient {
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
+        if (err.code === 'EACCES') {
+          reject(new LbError('EPERM', `cannot connect to ${path}: permission denied (root, or a member of the daemon's --socket-group)`));
+          return;
+        }
         const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is the tapvs daemon running?' : err.message;
         reject(new LbError('EIO', `cannot connect to ${path}: ${why}`));
       });
@@ -99,6 +103,11 @@ export class ControlClient {
       this.waiting.delete(0);
       this.rawMode = false;
       w?.resolve(reply);
+      return;
+    }
+    if (reply.id === undefined && !reply.ok) {
+      // The connection was refused as a whole (permission, too many clients): every request fails with it.
+      this.failAll(new LbError(reply.error.code as LbErrorCode, reply.error.message));
       return;
     }
     const id = reply.id ?? -1;

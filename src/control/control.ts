@@ -8,9 +8,9 @@
  */
 import { IPVS_CONN_TAB_SIZE, MAX_REALS, MAX_SERVICES } from '../defaults.js';
 import { checkSnapshot, type NetConfig, type Snapshot } from '../config/snapshot.js';
-import { LbError, invalid } from '../errors.js';
+import { LbError, invalid, showValue } from '../errors.js';
 import { formatIPv4 } from '../util/addr.js';
-import { D, DROP_REASONS, COUNTERS, C, H_CONNS, REAL_BASE, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
+import { D, DROP_REASONS, COUNTERS, C, H_CONNS, H_HALF_OPEN, H_SYNFLOOD, REAL_BASE, STAT_FIELDS, SVC_BASE } from '../worker/stats.js';
 import type { ConnRows, FromWorker } from '../worker/messages.js';
 import { ESTIMATOR_INTERVAL_MS, RateEstimator } from './estimator.js';
 import {
@@ -26,6 +26,7 @@ import { validateHealthSpec } from '../config/health-spec.js';
 import type { RealHealthInfo } from './protocol.js';
 import { log } from '../util/log.js';
 import type { WorkerHandle } from './workers.js';
+import type { ControlSocketStats } from './server.js';
 import type { ServiceKey } from '../types.js';
 import { STATE_NAMES, TcpState, UDP_STATE } from '../worker/tcp-state.js';
 import { CF_ASSURED, CF_TEMPLATE } from '../worker/conn-table.js';
@@ -239,7 +240,7 @@ export class Control {
       if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new LbError('EBADREQ', 'request must be a JSON object');
       const op = (req as { op?: unknown }).op;
       if (typeof op !== 'string' || !(OPS as readonly string[]).includes(op)) {
-        throw new LbError('EBADREQ', `unknown op ${JSON.stringify(op)}; expected one of ${OPS.join(', ')}`);
+        throw new LbError('EBADREQ', `unknown op ${showValue(op)}; expected one of ${OPS.join(', ')}`);
       }
       const result = await COMMANDS[op as Request['op']](this, req);
       if (LOGGED_OPS.has(op)) {
@@ -254,10 +255,21 @@ export class Control {
     }
   }
 
-  /** Runs a state change, publishes it, and waits until every live worker applied it. */
+  /**
+   * Runs a state change, publishes it, and waits until every live worker applied it. All or nothing: if the
+   * change, the snapshot check or the publish hook fails, the table is put back as it was before the request.
+   */
   async mutate(change: () => unknown): Promise<null> {
-    change();
-    await this.publish();
+    const previous = this.table.clone();
+    let snap: Snapshot;
+    try {
+      change();
+      snap = this.prepare();
+    } catch (err) {
+      this.table.adopt(previous);
+      throw err;
+    }
+    await this.broadcast(snap);
     return null;
   }
 
@@ -285,12 +297,25 @@ export class Control {
   /** Called with each checked snapshot before the workers get it (the daemon updates queue steering). */
   onPublish: ((snap: Snapshot) => void) | null = null;
 
+  /** The control socket's counters, once a server serves this control thread. */
+  socketStats: ControlSocketStats | null = null;
+
   /** Compiles, checks and broadcasts the current state as a new version. */
   async publish(): Promise<void> {
+    await this.broadcast(this.prepare());
+  }
+
+  /** Compiles and checks the current state as the next version and runs the publish hook; throws if any fails. */
+  private prepare(): Snapshot {
     const snap = this.table.snapshot(this.net);
     const bad = checkSnapshot(snap, MAX_SERVICES, MAX_REALS);
     if (bad) throw new LbError('EIO', `refusing to publish an inconsistent snapshot: ${bad}`);
     this.onPublish?.(snap);
+    return snap;
+  }
+
+  /** Makes `snap` current, sends it to every live worker and waits (bounded) until they all applied it. */
+  private async broadcast(snap: Snapshot): Promise<void> {
     this.current = snap;
     this.health.sync();
     const done = new Promise<void>((resolve) => this.waiters.push({ version: snap.version, resolve }));
@@ -443,11 +468,14 @@ export class Control {
       for (const k of COUNTERS) counters[k] = w.stats.f64[C[k]]!;
       return {
         id: w.id, appliedVersion: w.appliedVersion(), alive: w.alive, restarts: w.restarts,
-        conns: w.stats.f64[H_CONNS]!, drops: wd, counters,
+        conns: w.stats.f64[H_CONNS]!, halfOpen: w.stats.f64[H_HALF_OPEN]!, synflood: w.stats.f64[H_SYNFLOOD] === 1, drops: wd, counters,
       };
     });
     const t = this.table.timeouts;
     const timeouts = { tcp: t[TcpState.ESTABLISHED]!, tcpfin: t[TcpState.FIN_WAIT]!, udp: t[UDP_STATE]! };
-    return { pid: process.pid, version: this.current.version, timeouts, uptimeSec: Math.floor((Date.now() - this.started) / 1000), workers, drops };
+    return {
+      pid: process.pid, version: this.current.version, timeouts, uptimeSec: Math.floor((Date.now() - this.started) / 1000), workers, drops,
+      ...(this.socketStats ? { controlSocket: { ...this.socketStats } } : {}),
+    };
   }
 }

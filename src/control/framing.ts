@@ -38,4 +38,17 @@ export class LineSplitter {
     }
     return lines;
   }
+
+  /** Bytes of the current, unfinished line. */
+  get partial(): number {
+    return this.pendingBytes;
+  }
+
+  /** The unfinished line (the stream ended without its newline), and forgets it. */
+  rest(): string {
+    const text = Buffer.concat(this.pending).toString('utf8');
+    this.pending = [];
+    this.pendingBytes = 0;
+    return text;
+  }
 }

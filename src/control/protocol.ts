@@ -241,6 +241,9 @@ export interface WorkerStatus {
   alive: boolean;
   restarts: number;
   conns: number;
+  /** Half-open (SYN_RECV, SYNACK) conns, and whether the SYN flood defence is on (src/worker/synflood.ts). */
+  halfOpen: number;
+  synflood: boolean;
   drops: Record<string, number>;
   counters: Record<string, number>;
 }
@@ -253,6 +256,10 @@ export interface StatusResult {
   uptimeSec: number;
   workers: WorkerStatus[];
   drops: Record<string, number>;
+  /** Control socket: connections served, requests, and what was refused or cut off (src/control/server.ts). */
+  controlSocket?: {
+    connections: number; requests: number; deniedPeers: number; busy: number; oversized: number; badJson: number; slowClosed: number;
+  };
 }
 
 /** One connection entry as `ipvsadm -L -n -c` shows it. */

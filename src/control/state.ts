@@ -12,7 +12,7 @@ import { DEFAULT_SCHEDULER, DEFAULT_TIMEOUTS, DEFAULT_WEIGHT, MAX_REALS, MAX_SER
 import type { ConnPolicy, NetConfig, Snapshot, SnapshotReal, SnapshotService } from '../config/snapshot.js';
 import { CLIENT_IP_CODES, ORPHAN_KEEP, ORPHAN_RESCHEDULE, ORPHAN_RESET, type ClientIpMode } from '../config/snapshot.js';
 import {
-  LbError, destExists, invalid, noSuchDest, noSuchService, serviceExists, serviceNotDefined, unknownScheduler,
+  LbError, destExists, invalid, noSuchDest, noSuchService, serviceExists, serviceNotDefined, showValue, unknownScheduler,
 } from '../errors.js';
 import { fwdImplemented } from '../forward/index.js';
 import { getScheduler, parseSchedFlags } from '../sched/registry.js';
@@ -101,7 +101,7 @@ function checkInt(v: unknown, name: string, min: number, max: number): number {
 
 function checkAddr(v: unknown, name: string): number {
   const a = typeof v === 'string' ? parseIPv4(v) : -1;
-  if (a < 0) throw invalid(`${name} must be an IPv4 address (a.b.c.d), got ${JSON.stringify(v)}`);
+  if (a < 0) throw invalid(`${name} must be an IPv4 address (a.b.c.d), got ${showValue(v)}`);
   if (a === 0 || a >>> 28 === 14 || a === 0xffffffff) throw invalid(`${name} ${v} is not a unicast address`);
   return a;
 }
@@ -343,11 +343,11 @@ export class ServiceTable {
     let netmask = cur?.netmask ?? 0xffffffff;
     if (spec.netmask !== undefined) {
       netmask = typeof spec.netmask === 'string' ? parseIPv4(spec.netmask) : -1;
-      if (netmask < 0) throw invalid(`service.netmask must be a dotted IPv4 netmask, got ${JSON.stringify(spec.netmask)}`);
+      if (netmask < 0) throw invalid(`service.netmask must be a dotted IPv4 netmask, got ${showValue(spec.netmask)}`);
     }
     const mhTableSize = spec.mhTableSize ?? cur?.mhTableSize ?? DEFAULT_MH_TABLE_SIZE;
     if (!MH_TABLE_SIZES.includes(mhTableSize)) {
-      throw invalid(`service.mhTableSize must be one of ${MH_TABLE_SIZES.join(', ')} (a prime), got ${JSON.stringify(mhTableSize)}`);
+      throw invalid(`service.mhTableSize must be one of ${MH_TABLE_SIZES.join(', ')} (a prime), got ${showValue(mhTableSize)}`);
     }
     if (sched.name === 'mh' && cur && cur.reals.length > mhTableSize) {
       throw invalid(`mh: ${cur.reals.length} reals do not fit a table of ${mhTableSize} slots`);

@@ -53,9 +53,12 @@ export function sendIcmpError(ctx: FwdContext, pk: Pkt, type: number, code: numb
  * Sends `client` an ICMP error from `vip` about the IPv4 packet at `at` (quoting `quote` bytes of it: its
  * header and the first L4 bytes), e.g. a packet that came back inside another ICMP error (TUN's outer header).
  * Same rules and counters as sendIcmpError; the caller has checked the packet is not itself an ICMP error.
+ * `into`: build the message in place at this frame offset (the received frame it replaces, whose quoted bytes
+ * lie after the new headers) instead of in an extra slot.
  */
 export function sendIcmpAbout(
   ctx: FwdContext, at: number, quote: number, client: number, vip: number, type: number, code: number, info: number,
+  into = -1,
 ): boolean {
   const u8 = ctx.u8;
   const dv = ctx.dv;
@@ -66,7 +69,7 @@ export function sendIcmpAbout(
     f64[C.icmp_errors_suppressed]!++;
     return false;
   }
-  const b = link.scratch();
+  const b = into >= 0 ? into : link.scratch();
   if (b < 0) {
     f64[C.icmp_errors_suppressed]!++;
     return false;

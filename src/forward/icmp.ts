@@ -113,9 +113,13 @@ export function icmpError(ctx: FwdContext, pk: Pkt): boolean {
   const f64 = ctx.f64;
   const q = pk.l4 + ICMP_HLEN;
   const qlen = pk.l4len - ICMP_HLEN;
+  if (qlen < QUOTE_MIN) {
+    f64[D.icmp_unhandled]!++;
+    return false;
+  }
   const proto = u8[q + 9]!;
   if (proto === PROTO_IPIP) return tunnelError(ctx, pk, q, qlen);
-  if (qlen < QUOTE_MIN || u8[q] !== 0x45 || (dv.getUint16(q + 6) & IP_OFFMASK) !== 0 ||
+  if (u8[q] !== 0x45 || (dv.getUint16(q + 6) & IP_OFFMASK) !== 0 ||
       (proto !== PROTO_TCP && proto !== PROTO_UDP)) {
     f64[D.icmp_unhandled]!++;
     return false;
@@ -210,7 +214,13 @@ function tunnelError(ctx: FwdContext, pk: Pkt, q: number, qlen: number): boolean
     }
     info = mtu;
   }
+  // The received error becomes the client's message in place (the quote moves up over the outer header): a
+  // frame is forwarded or counted as dropped, never just consumed.
+  if (!sendIcmpAbout(ctx, inner, QUOTE_MIN, client, vip, type, code, info, pk.base)) {
+    f64[D.icmp_not_sent]!++;
+    return false;
+  }
   count(ctx, c, pk, true);
   f64[C.icmp_translated]!++;
-  return sendIcmpAbout(ctx, inner, QUOTE_MIN, client, vip, type, code, info);
+  return true;
 }

@@ -168,12 +168,18 @@ export interface NativeAddon {
     id: number, fd: number, mem: ArrayBuffer, txOffs: Int32Array, txLens: Int32Array, txCount: number, rxOff: number,
     slotSize: number, headroom: number, rxMax: number, rxLens: Int32Array, res: Int32Array,
   ): number;
+  /**
+   * getsockopt(SO_PEERCRED) on a connected Unix socket: the peer's pid, uid and gid at connect() time, as the
+   * kernel recorded them (the control API's access check).
+   * @returns {pid, uid, gid}, or -errno (-ENOTSOCK, -ENOTCONN, -EBADF).
+   */
+  peerCred(fd: number): { pid: number; uid: number; gid: number } | number;
 }
 
 const _names: readonly (keyof NativeAddon)[] = [
   'openTap', 'closeFd', 'setOffload', 'setVnetHdrSize', 'recvBatch', 'sendBatch', 'waitReadable',
   'eventfdCreate', 'eventfdSignal', 'checksum', 'checksumUpdate', 'ifIndex', 'ifMac', 'openPacket', 'openRawIp',
-  'bpfLoadSocketFilter', 'tunSetSteering', 'uringCreate', 'uringDestroy', 'uringExchange',
+  'bpfLoadSocketFilter', 'tunSetSteering', 'uringCreate', 'uringDestroy', 'uringExchange', 'peerCred',
 ];
 
 /** Absolute path of the addon this module loads. */

@@ -23,20 +23,29 @@ import { FwdCode } from '../types.js';
 import { CF_ACTIVE, CF_ASSURED, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, NIL, type ExpireHandler } from './conn-table.js';
 import { LaddrPools } from './laddr-pool.js';
 import type { CompiledService } from './services.js';
-import { C, D, H_CONNS, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
-import { DIR_OUTPUT, TCP_ACTIVE, TcpState, UDP_STATE, tcpNextState } from './tcp-state.js';
+import { C, D, H_CONNS, H_HALF_OPEN, H_SYNFLOOD, REAL_BASE, SF_CONNS, STAT_FIELDS, SVC_BASE, type StatsViews } from './stats.js';
+import { EvictFifo, SYNFLOOD_TIMEOUT_MS, synfloodPressure } from './synflood.js';
+import { DIR_OUTPUT, EVICTABLE, TCP_ACTIVE, TcpState, UDP_STATE, halfOpenState, tcpNextState } from './tcp-state.js';
 
 /** A template that still controls conns when its time is up is looked at again this much later (IPVS: 60 s). */
 const TEMPLATE_RETRY_MS = 60_000;
 
 export class ConnLife implements ExpireHandler {
-  /** Timeout per state in ms (index TcpState, UDP at UDP_STATE), from the snapshot. */
-  timeouts = new Int32Array(UDP_STATE + 1);
+  /** Timeout per state in ms (index TcpState, UDP at UDP_STATE) in force: the snapshot's, or under defence. */
+  timeouts: Int32Array = new Int32Array(UDP_STATE + 1);
+  private normalTimeouts: Int32Array = this.timeouts;
+  private floodTimeouts: Int32Array = this.timeouts;
+  /** SYN flood defence (synflood.ts): the evictable conns oldest first, how many are half-open, whether it is on. */
+  readonly evictable: EvictFifo;
+  halfOpen = 0;
+  synflood = false;
   expireQuiescentTemplate = false;
   /** FULLNAT local ports of this worker. */
   readonly laddrs: LaddrPools;
   /** Set by schedule() when it returned NIL because the scheduler found no real (sched_no_real). */
   noReal = false;
+  /** Set by schedule() when it returned NIL for a TCP segment that cannot start a conn (tcp_no_conn). */
+  noConn = false;
   private readonly flow: FlowKey = { proto: 0, saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private readonly active: Int32Array;
   private readonly inactive: Int32Array;
@@ -53,10 +62,44 @@ export class ConnLife implements ExpireHandler {
     workers = 1,
   ) {
     this.laddrs = new LaddrPools(conns, workerId, workers);
+    this.evictable = new EvictFifo(conns.capacity);
     this.active = stats.active;
     this.inactive = stats.inactive;
     this.persist = stats.persist;
     this.f64 = stats.f64;
+  }
+
+  /** Installs the snapshot's timeouts (ms per state); half-open states get SYNFLOOD_TIMEOUT_MS under defence. */
+  setTimeouts(ms: Int32Array): void {
+    this.normalTimeouts = ms;
+    this.floodTimeouts = Int32Array.from(ms, (t, s) => (halfOpenState(s) ? Math.min(t, SYNFLOOD_TIMEOUT_MS) : t));
+    this.timeouts = this.synflood ? this.floodTimeouts : this.normalTimeouts;
+  }
+
+  /** Timer tick: switches the SYN flood defence on or off by the table's pressure; publishes its gauges. */
+  checkSynflood(): void {
+    const conns = this.conns;
+    const on = synfloodPressure(this.synflood, conns.count, conns.capacity, this.evictable.count);
+    if (on !== this.synflood) {
+      this.synflood = on;
+      this.timeouts = on ? this.floodTimeouts : this.normalTimeouts;
+      if (on) this.f64[C.synflood_on]!++;
+    }
+    this.f64[H_SYNFLOOD] = on ? 1 : 0;
+    this.f64[H_HALF_OPEN] = this.halfOpen;
+  }
+
+  /**
+   * Under defence, makes room for `rows` new entries by evicting the oldest evictable conns (half-open or closed).
+   * Called before the template lookup, so an eviction that takes a template with it cannot pull it from under the
+   * new conn.
+   */
+  private makeRoom(rows: number): void {
+    const conns = this.conns;
+    while (conns.capacity - conns.count < rows && this.evictable.head !== NIL) {
+      conns.remove(this.evictable.head, this);
+      this.f64[C.synflood_evicted]!++;
+    }
   }
 
   /** Whether a SYN on existing conn c should instead expire it and start a new one (conn_reuse_mode 1). */
@@ -72,9 +115,17 @@ export class ConnLife implements ExpireHandler {
     const f64 = this.f64;
     const conns = this.conns;
     this.noReal = false;
+    this.noConn = false;
     if (pk.proto === PROTO_TCP && (pk.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
       f64[D.tcp_no_conn]!++;
+      this.noConn = true;
       return NIL;
+    }
+    const rows = svc.persistent !== 0 ? 2 : 1;
+    if (conns.capacity - conns.count < rows) {
+      // A full table: the defence is looked at now rather than at the next timer tick.
+      if (!this.synflood) this.checkSynflood();
+      if (this.synflood) this.makeRoom(rows);
     }
     let i = -1;
     let tpl = NIL;
@@ -174,6 +225,15 @@ export class ConnLife implements ExpireHandler {
       next = tcpNextState(dir, tcpFlags, old);
       if (next !== old) {
         conns.state[c] = next;
+        const was = EVICTABLE[old]!;
+        const is = EVICTABLE[next]!;
+        if (was !== is) {
+          // Into the FIFO when it becomes evictable, out when it stops; half-open → closed keeps its place.
+          if (was === 0) this.evictable.push(c);
+          else if (is === 0) this.evictable.remove(c);
+          if (was === 1) this.halfOpen--;
+          if (is === 1) this.halfOpen++;
+        }
         const r = conns.real[c]!;
         const wasActive = (conns.flags[c]! & CF_ACTIVE) !== 0;
         const isActive = TCP_ACTIVE[next] === 1;
@@ -219,6 +279,11 @@ export class ConnLife implements ExpireHandler {
     }
     if (flags & CF_ACTIVE) this.active[r]!--;
     else this.inactive[r]!--;
+    const ev = EVICTABLE[conns.state[c]!]!;
+    if (ev !== 0) {
+      this.evictable.remove(c);
+      if (ev === 1) this.halfOpen--;
+    }
     if (conns.fwd[c] === FwdCode.FULLNAT) {
       // A conn that waited out TIME_WAIT in the table frees its local port at once; any other waits in the pool.
       this.laddrs.release(conns.proto[c]!, conns.laddr[c]!, conns.lport[c]!, !forced && conns.state[c] === TcpState.TIME_WAIT);

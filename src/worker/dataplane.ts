@@ -23,11 +23,13 @@ import { ORPHAN_RESCHEDULE, ORPHAN_RESET, type Snapshot } from '../config/snapsh
 import type { ConnRows } from './messages.js';
 import { FORWARDERS, type FwdContext } from '../forward/index.js';
 import { icmpError } from '../forward/icmp.js';
-import { isRelatedIcmp, sendIcmpError } from '../forward/icmp-send.js';
+import { isIcmpError, isRelatedIcmp, sendIcmpAbout, sendIcmpError } from '../forward/icmp-send.js';
 import { sendTcpReset } from '../forward/tcp-rst.js';
 import type { ExchangeIO, PacketIO } from '../io/packet-io.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, PROTO_ICMP, PROTO_TCP, TCP_RST, TCP_SYN } from '../packet/offsets.js';
-import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../packet/offsets.js';
+import {
+  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, IP_FLAG_DF, IP_FRAG, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN,
+} from '../packet/offsets.js';
 import { ParseResult, Pkt, parseIPv4 } from '../packet/parse.js';
 import { NO_REAL, RF_OVERLOAD, type FlowKey } from '../sched/scheduler.js';
 import { FwdCode } from '../types.js';
@@ -181,7 +183,7 @@ export class Dataplane implements FwdContext {
     if (snap.orphans) for (const o of snap.orphans) this.orphanMode[o.slot] = o.mode;
     this.link.configure(snap.net, this.services.owned);
     this.verifyL4 = snap.net.verifyL4;
-    this.life.timeouts = Int32Array.from(snap.timeoutsMs);
+    this.life.setTimeouts(Int32Array.from(snap.timeoutsMs));
     this.life.laddrs.configure(
       this.services.list, snap.net.lportMin ?? DEFAULT_LPORT_MIN, snap.net.lportMax ?? DEFAULT_LPORT_MAX,
       this.life.timeouts[TcpState.TIME_WAIT]!,
@@ -305,6 +307,7 @@ export class Dataplane implements FwdContext {
     this.nextTimers = this.nowMs + TIMER_INTERVAL_MS;
     this.conns.expire(this.nowMs, this.life);
     this.f64[H_CONNS] = this.conns.count;
+    this.life.checkSynflood();
     if (this.services) for (const svc of this.services.list) svc.tick(this.nowMs);
     this.link.timers();
   }
@@ -375,7 +378,8 @@ export class Dataplane implements FwdContext {
     pk.gso = 0;
     this.link.gsoBase = -1;
     // With offloads the kernel marks checksums it left partial (NEEDS_CSUM) or already checked (DATA_VALID).
-    const vflags = this.vnet !== 0 ? this.u8[base - VNET_HDR_LEN]! : 0;
+    // Other flag bits vouch for nothing: they never disable verification (a fuzz finding).
+    const vflags = this.vnet !== 0 ? this.u8[base - VNET_HDR_LEN]! & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) : 0;
     const r = parseIPv4(this.u8, this.dv, pk, this.verifyL4 && vflags === 0);
     if (r !== ParseResult.OK) {
       f64[PARSE_DROP[r]!]!++;
@@ -394,7 +398,8 @@ export class Dataplane implements FwdContext {
     }
     if (proto === PROTO_ICMP) {
       // Errors about a conn are translated or forwarded (forward/icmp.ts); echo to us is answered.
-      if (isRelatedIcmp(this.u8[pk.l4]!)) icmpError(this, pk);
+      if (pk.ipLen > this.link.mtu) this.tooBig();
+      else if (isRelatedIcmp(this.u8[pk.l4]!)) icmpError(this, pk);
       else if (this.link.owns(pk.daddr)) this.link.echoReply(base, pk.l3, pk.l4, len);
       else f64[D.icmp_unhandled]!++;
       return;
@@ -403,6 +408,7 @@ export class Dataplane implements FwdContext {
     const lip = services !== null && services.laddrs.has(pk.daddr);
     if (!lip && this.link.owns(pk.daddr)) {
       f64[D.no_service]!++;
+      if (proto === PROTO_TCP && sendTcpReset(this, pk)) f64[C.tcp_rst_sent]!++;
       return;
     }
     if (this.workers > 1 && (lip ? pk.dport % this.workers : steerOwner(pk.daddr, pk.dport, this.workers)) !== this.workerId) {
@@ -414,6 +420,23 @@ export class Dataplane implements FwdContext {
       return;
     }
     this.outbound(c);
+  }
+
+  /**
+   * A packet to forward that is longer than the segment MTU (IPVS checks this in its xmit functions): sent, it
+   * would reach a next hop that must drop it. Dropped and counted; with DF its sender hears ICMP frag-needed
+   * with the MTU (rate limited), from the address it sent to when that is ours, else from our address on its
+   * prefix, as a router would. (IPVS fragments such packets without DF; tapvs does so for TUN only.)
+   */
+  private tooBig(): void {
+    const pk = this.pk;
+    this.f64[D.ipv4_too_big]!++;
+    if ((this.dv.getUint16(pk.l3 + IP_FRAG) & IP_FLAG_DF) === 0) return;
+    if (pk.proto === PROTO_ICMP && isIcmpError(this.u8[pk.l4]!)) return;
+    const from = this.link.owns(pk.daddr) ? pk.daddr : this.link.sourceFor(pk.saddr);
+    if (sendIcmpAbout(this, pk.l3, pk.l4 - pk.l3 + 8, pk.saddr, from, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, this.link.mtu)) {
+      this.f64[C.icmp_frag_needed_sent]!++;
+    }
   }
 
   private inbound(svc: CompiledService): void {
@@ -448,8 +471,10 @@ export class Dataplane implements FwdContext {
     if (c === NIL) {
       c = this.life.schedule(svc, pk, this.nowMs);
       if (c === NIL) {
-        // No real available: the client hears so at once, as from IPVS (ip_vs_leave), rate limited.
+        // No real available: the client hears so at once, as from IPVS (ip_vs_leave), rate limited. A segment
+        // that cannot start a conn gets the RST the director's own stack would send.
         if (this.life.noReal && sendIcmpError(this, pk, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)) f64[C.icmp_unreach_sent]!++;
+        else if (this.life.noConn && sendTcpReset(this, pk)) f64[C.tcp_rst_sent]!++;
         return;
       }
     }
@@ -466,9 +491,20 @@ export class Dataplane implements FwdContext {
     f64[sb + SF_INBYTES]! += bytes;
     f64[rb + SF_INPKTS]!++;
     f64[rb + SF_INBYTES]! += bytes;
-    const fwd = FORWARDERS[conns.fwd[c]!]!;
-    if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, true);
-    else fwd.inbound(this, pk, c);
+    const code = conns.fwd[c]!;
+    const fwd = FORWARDERS[code]!;
+    if (pk.gso !== 0) {
+      // A GSO super-frame (offloads) is over the MTU by design: forwarded whole or cut into segments.
+      if (!this.offload.whole(fwd)) this.offload.segment(fwd, c, true);
+      else fwd.inbound(this, pk, c);
+      return;
+    }
+    // TUN checks its own (smaller) tunnel MTU and fragments packets without DF.
+    if (bytes > this.link.mtu && code !== FwdCode.TUN) {
+      this.tooBig();
+      return;
+    }
+    fwd.inbound(this, pk, c);
   }
 
   /** A client packet of a conn whose real left at a drain deadline with `reset`: tell the client, end the conn. */
@@ -476,7 +512,6 @@ export class Dataplane implements FwdContext {
     const pk = this.pk;
     this.conns.remove(c, this.life);
     this.f64[D.orphan_reset]!++;
-    this.link.gsoBase = -1; // the RST is a plain frame even when the client's was a GSO super-frame
     if (pk.proto === PROTO_TCP ? sendTcpReset(this, pk) : sendIcmpError(this, pk, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)) {
       this.f64[C.orphan_resets_sent]!++;
     }
@@ -487,10 +522,8 @@ export class Dataplane implements FwdContext {
     const f64 = this.f64;
     const conns = this.conns;
     const r = conns.real[c]!;
-    if (this.realSvc[r] === null) {
-      f64[D.real_unavailable]!++;
-      return;
-    }
+    // A reply of a conn whose real was removed still reaches the client, as in IPVS (handle_response does not
+    // look at the dest): only the client's packets are dropped or expire the conn (expire_nodest_conn).
     if (pk.ttl <= 1) {
       f64[D.ipv4_ttl_expired]!++;
       return;
@@ -505,7 +538,15 @@ export class Dataplane implements FwdContext {
     f64[rb + SF_OUTPKTS]!++;
     f64[rb + SF_OUTBYTES]! += bytes;
     const fwd = FORWARDERS[conns.fwd[c]!]!;
-    if (pk.gso !== 0 && !this.offload.whole(fwd)) this.offload.segment(fwd, c, false);
-    else fwd.outbound(this, pk, c);
+    if (pk.gso !== 0) {
+      if (!this.offload.whole(fwd)) this.offload.segment(fwd, c, false);
+      else fwd.outbound(this, pk, c);
+      return;
+    }
+    if (bytes > this.link.mtu) {
+      this.tooBig();
+      return;
+    }
+    fwd.outbound(this, pk, c);
   }
 }

@@ -77,9 +77,12 @@ export class OffloadPath {
     const { u8, dv, f64, link } = this.ctx;
     const pk = this.pk;
     const g = this.g;
-    const mss = link.gsoSize;
     link.gsoBase = -1;
     const doff = (u8[pk.l4 + TCP_OFF]! >> 4) << 2;
+    // Segments never exceed the segment MTU, whatever gso_size says (a fuzz finding: a gso_size too big for the
+    // MTU made segments the next hop must drop); a smaller segment is always valid TCP.
+    const fit = link.mtu - IP_HLEN - doff;
+    const mss = link.gsoSize < fit ? link.gsoSize : fit;
     const payload = pk.ipLen - IP_HLEN - doff;
     const headroom = this.ctx.headroom;
     if (mss <= 0 || payload <= 0 || pk.l4 - pk.base + doff + mss > SEG_SLOT - 2 * headroom) {

@@ -19,17 +19,19 @@ export const DROP_REASONS = [
   'ipv4_options', // IHL > 5: IP options are not forwarded
   'ipv4_fragment', // fragments are not reassembled (IPVS reassembles; see README)
   'ipv4_ttl_expired',
+  'ipv4_too_big', // packet to forward longer than the segment MTU (--mtu; TUN: see tun_too_big); DF: ICMP frag-needed sent
   'ipv4_not_for_us', // destination neither a VIP, a director address, nor a NAT reply
   'l4_truncated', // TCP/UDP/ICMP header does not fit
   'l4_bad_checksum',
   'l4_unsupported', // IP protocol other than TCP/UDP/ICMP
-  'no_service', // TCP/UDP to an owned address with no virtual service on that port
-  'tcp_no_conn', // non-SYN TCP segment (or SYN+RST) with no connection: not a valid first packet
+  'no_service', // TCP/UDP to an owned address with no virtual service on that port (TCP: answered with RST)
+  'tcp_no_conn', // non-SYN TCP segment (or SYN+RST) with no connection: not a valid first packet (answered with RST)
   'sched_no_real', // scheduler found no available real (all quiescent/overloaded)
   'conn_table_full',
   'reply_no_conn', // packet from a real-server subnet towards a client with no NAT connection
-  'real_unavailable', // packet of a conn whose real was removed (expire_nodest_conn=0 behaviour)
+  'real_unavailable', // client packet of a conn whose real was removed (expire_nodest_conn=0; its replies still pass, as in IPVS)
   'icmp_unhandled', // ICMP that is neither echo to us nor an error about a known conn
+  'icmp_not_sent', // an ICMP error about a TUN conn not passed on to its client: rate limit, or a client that must not get one
   'no_route', // next hop not on a connected subnet and no gateway configured
   'neigh_unresolved', // frame held for ARP resolution expired or hold queue full
   'tx_failed', // the TAP queue refused the frame (full or error)
@@ -79,6 +81,9 @@ export const COUNTERS = [
   'gso_passed', // offload: a TCP GSO super-frame forwarded whole (NAT, DR), its virtio_net_hdr rewritten
   'gso_segmented', // offload: a TCP GSO super-frame cut into MSS-sized segments (TUN, FULLNAT)
   'orphan_resets_sent', // TCP RST (UDP: ICMP port unreachable) sent for an `orphan_reset` packet
+  'tcp_rst_sent', // RST sent for a TCP segment to an owned address with no conn or no service (the kernel's answer under IPVS)
+  'synflood_on', // the SYN flood defence switched on (table under pressure from half-open conns)
+  'synflood_evicted', // half-open conns evicted, oldest first, to make room for new conns under the defence
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -89,7 +94,9 @@ const idx = <T extends string>(names: readonly T[], base: number) =>
 export const H_VERSION = 0; // snapshot version applied
 export const H_HEARTBEAT = 1; // Date.now() of the last loop iteration
 export const H_CONNS = 2; // live connection entries
-const HDR = 4;
+export const H_SYNFLOOD = 3; // SYN flood defence: 1 while on (synflood.ts)
+export const H_HALF_OPEN = 4; // half-open (SYN_RECV, SYNACK) conns
+const HDR = 5;
 
 export const C = idx(COUNTERS, HDR);
 export const D = idx(DROP_REASONS, HDR + COUNTERS.length);

@@ -85,3 +85,16 @@ export function tcpNextState(dir: number, flags: number, state: number): number 
   if (ev === EV_NONE) return TcpState.CLOSE;
   return TCP_NEXT[(dir * 4 + ev) * TCP_STATE_COUNT + state]!;
 }
+
+/** The half-open states: the ones IPVS's drop_entry defence drops (SYN_RECV, SYNACK; see synflood.ts). */
+export function halfOpenState(state: number): boolean {
+  return state === TcpState.SYN_RECV || state === TcpState.SYNACK;
+}
+
+/**
+ * Conns the SYN flood defence may evict, by state: 1 half-open (SYN_RECV, SYNACK), 2 closed (TIME_WAIT, CLOSE: no
+ * live flow left), 0 the others.
+ */
+export const EVICTABLE = Uint8Array.from({ length: UDP_STATE + 1 }, (_, s) =>
+  halfOpenState(s) ? 1 : s === TcpState.TIME_WAIT || s === TcpState.CLOSE ? 2 : 0,
+);

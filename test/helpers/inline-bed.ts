@@ -58,6 +58,15 @@ export async function ok(control: Control, req: object) {
 
 export const svcKey = { proto: 'tcp', vip: VIP, vport: 80 };
 
+/** A bed with the TCP service VIP:80 (rr) and one NAT real, R1:8080, resolved. */
+export async function natBed(): Promise<Bed> {
+  const b = await bed();
+  await ok(b.control, { op: 'add-service', service: { ...svcKey, scheduler: 'rr' } });
+  await ok(b.control, { op: 'add-real', service: svcKey, real: { rip: R1, rport: 8080, method: 'nat' } });
+  answerArp(b);
+  return b;
+}
+
 /** Answers every ARP request the worker sent with the MAC table above; returns the other frames. */
 export function answerArp(b: Bed): Uint8Array[] {
   const rest: Uint8Array[] = [];

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { nativeAvailable, nativeLoadError } from '../../src/io/native.js';
@@ -199,12 +199,28 @@ export class Testbed {
 
   /** The daemon's `status` answer (drops and counters per worker). */
   async status(): Promise<{ drops: Record<string, number>; workers: { counters: Record<string, number> }[] }> {
+    return this.api({ op: 'status' });
+  }
+
+  /** One request to the daemon's control API (from a separate process); resolves with its result, or rejects. */
+  async api(req: object): Promise<any> {
     const r = await run(process.execPath, ['-e', `
       import('${join(ROOT, 'dist/control/client.js')}').then(async ({ ControlClient }) => {
         const c = await ControlClient.connect('${this.socket}');
-        console.log(JSON.stringify(await c.request({ op: 'status' }))); c.close();
+        console.log(JSON.stringify(await c.request(${JSON.stringify(req)}))); c.close();
       })`], 20_000);
+    if (r.code !== 0) throw new Error(`control request ${JSON.stringify(req)} failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
+  }
+
+  /** Resident memory of a process in KiB (VmRSS), or -1. */
+  static rssKiB(pid: number): number {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : -1;
+    } catch {
+      return -1;
+    }
   }
 
   /** Runs tapvsadm command lines in order; fails the test, naming the command and its error, if one fails. */

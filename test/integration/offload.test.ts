@@ -153,6 +153,24 @@ describe.each([{ exchange: false }, { exchange: true }])('offloads (virtio_net_h
     expect(status().counters.gso_segmented).toBe(1);
   });
 
+  it('never cuts segments bigger than the MTU, whatever gso_size says (fuzz finding)', async () => {
+    await service('tun');
+    send(syn(4003));
+    // gso_size 9000 on a 1500 segment: segments of at most 1500 − 40 payload bytes, as TUN then needs (DF clear:
+    // each over the tunnel MTU becomes two outer fragments, none over 1500).
+    const out = send(makePartial(data(4003, 3000), 16), { flags: NEEDS_CSUM, gso: GSO_TCPV4, hdrLen: 54, gsoSize: 9000, csumStart: 34, csumOff: 16 });
+    expect(out.length).toBeGreaterThanOrEqual(3);
+    for (const f of out) expect(parseFrame(f.subarray(VNET)).ip!.totalLength).toBeLessThanOrEqual(1500);
+    expect(status().counters.gso_segmented).toBe(1);
+  });
+
+  it('verifies the checksum of a frame whose header flags vouch for nothing (fuzz finding)', async () => {
+    await service('nat');
+    const bad = pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).tcp({ sport: 4004, dport: 80, flags: 'S' }).badL4Checksum().build();
+    expect(send(bad, { flags: 4 })).toHaveLength(0); // an unknown flag bit, neither NEEDS_CSUM nor DATA_VALID
+    expect(status().drops.l4_bad_checksum).toBe(1);
+  });
+
   it('drops and counts a GSO type it does not handle (UDP L4)', async () => {
     await service('nat', 'udp');
     const u = pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).udp({ sport: 5000, dport: 80 }).payload(3000).build();

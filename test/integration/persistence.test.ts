@@ -124,6 +124,16 @@ describe('connection reuse and expire_nodest_conn', () => {
     expect(b.control.status().drops.real_unavailable).toBe(0);
   });
 
+  it('a removed real\'s replies still reach the client (IPVS handle_response); the client\'s packets are dropped', async () => {
+    const [real] = send(b, tcp(CIP, 5000, 'S'));
+    await ok(b.control, { op: 'del-real', service: svcKey, real: { rip: real } });
+    b.io.inject(reply(real!, CIP, 5000, 'SA'));
+    b.w.pump();
+    expect(answerArp(b).map((f) => parseFrame(f).ip!.dst)).toEqual([CIP]);
+    expect(send(b, tcp(CIP, 5000, 'A'))).toEqual([]);
+    expect(b.control.status().drops.real_unavailable).toBe(1);
+  });
+
   it('with expire_nodest_conn a SYN from a removed real\'s conn starts a new conn', async () => {
     b.control.table.policy.expireNodestConn = true;
     await b.control.publish();

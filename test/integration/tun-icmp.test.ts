@@ -50,6 +50,23 @@ describe.each([{ exchange: false }, { exchange: true }])('ICMP errors about TUN 
     expect(parseFrame(f!).ip).toMatchObject({ src: VIP, dst: CIP });
   });
 
+  it('turns the error into the client\'s message in place; over the rate limit it is a counted drop (fuzz finding)', () => {
+    // Before: the message was built in an extra slot and the received frame vanished uncounted (and uncounted
+    // again when the rate limit refused the message).
+    // The client is known (it asked for the VIP's MAC), so nothing waits for ARP.
+    b.io.inject(pkt().eth({ src: CLIENT_MAC, dst: 'ff:ff:ff:ff:ff:ff' }).arp({ op: 'request', sha: CLIENT_MAC, spa: CIP, tpa: VIP }).build());
+    b.w.pump();
+    b.io.take();
+    for (let i = 0; i < 60; i++) b.io.inject(error(3, 1));
+    b.w.pump();
+    const out = answerArp(b);
+    const st = b.control.status();
+    expect(out).toHaveLength(50); // Linux's burst of 50, then 1 per ms: the clock stands still here
+    expect(st.drops.icmp_not_sent).toBe(10);
+    expect(st.workers[0]!.counters.icmp_translated).toBe(50);
+    expect(Object.values(st.drops).reduce((a, x) => a + x, 0)).toBe(10);
+  });
+
   it('ignores (and counts) errors that quote no known TUN conn', () => {
     outer[20 + 20 + 1] ^= 1; // another client port inside
     b.io.inject(error(3, 4, 1400));

@@ -13,8 +13,8 @@ const w1 = { ...zeros(), no_service: 1, eth_not_for_us: 1234567 };
 const STATUS: StatusResult = {
   pid: 1, version: 7, timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, uptimeSec: 5, drops: { ...zeros(), no_service: 4, tcp_no_conn: 12, eth_not_for_us: 1234567 },
   workers: [
-    { id: 0, appliedVersion: 7, alive: true, restarts: 0, conns: 0, drops: w0, counters: {} },
-    { id: 1, appliedVersion: 7, alive: true, restarts: 1, conns: 0, drops: w1, counters: {} },
+    { id: 0, appliedVersion: 7, alive: true, restarts: 0, conns: 0, halfOpen: 0, synflood: false, drops: w0, counters: {} },
+    { id: 1, appliedVersion: 7, alive: true, restarts: 1, conns: 0, halfOpen: 0, synflood: false, drops: w1, counters: {} },
   ],
 };
 

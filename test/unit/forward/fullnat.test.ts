@@ -149,10 +149,14 @@ const FIXTURES: Fixture[] = [
     verdict: 'reply_no_conn',
   },
   {
-    description: 'a non-SYN segment without a conn is dropped',
+    description: 'a non-SYN segment without a conn is dropped and answered with a RST (the director stack\'s answer)',
     input: c2v(80, { flags: 'A', seq: ISN_C + 1, ack: 1 }),
-    expected: [],
+    expected: [
+      pkt().eth({ src: DIR_MAC, dst: CLIENT_MAC }).ipv4({ src: VIP, dst: CIP, id: 0, df: true })
+        .tcp({ sport: 80, dport: CPORT, flags: 'R', seq: 1, ack: 0, win: 0 }).build(),
+    ],
     verdict: 'tcp_no_conn',
+    counters: { tcp_rst_sent: 1 },
   },
   // TOA
   {

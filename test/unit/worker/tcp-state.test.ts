@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, STATE_NAMES, TCP_ACTIVE, TcpState, tcpNextState } from '../../../src/worker/tcp-state.js';
+import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, STATE_NAMES, TCP_ACTIVE, TcpState, halfOpenState, tcpNextState } from '../../../src/worker/tcp-state.js';
 
 const S = 0x02, A = 0x10, F = 0x01, R = 0x04;
 const name = (s: number) => STATE_NAMES[s];
@@ -30,5 +30,9 @@ describe('IPVS TCP state machine', () => {
 
   it('counts SYN_SENT, SYN_RECV, ESTABLISHED and SYNACK as active (current kernels)', () => {
     expect(STATE_NAMES.filter((_, i) => TCP_ACTIVE[i] === 1)).toEqual(['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'SYNACK']);
+  });
+
+  it('calls SYN_RECV and SYNACK half-open (the states the SYN flood defence evicts)', () => {
+    expect(STATE_NAMES.filter((_, i) => halfOpenState(i))).toEqual(['SYN_RECV', 'SYNACK']);
   });
 });
