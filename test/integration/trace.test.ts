@@ -48,10 +48,13 @@ describe('trace', () => {
     b.io.inject(pkt().eth({ src: CLIENT_MAC, dst: DIR_MAC }).ipv4({ src: CIP, dst: VIP }).tcp({ sport: 40001, dport: 81, flags: 'S' }).build()); // other port
     b.w.pump();
     const r = await poll(trace);
+    // The SYN to a port without a service is answered with a RST from the VIP (the director stack's answer): it
+    // queued a frame (here the ARP request for the client, whose RST waits for the answer).
     expect(r.records.map((x: any) => [x.result, x.drop, x.conn, x.tx])).toEqual([
-      ['dropped', 'no_service', 'none', 0],
+      ['dropped', 'no_service', 'none', 1],
       ['dropped', 'l4_bad_checksum', 'none', 0],
     ]);
+    expect(b.control.status().workers[0]!.counters.tcp_rst_sent).toBe(2); // both SYNs with a good checksum
     await ok(b.control, { op: 'trace-stop', trace });
     // A non-SYN to the service without a conn.
     const t2 = (await ok(b.control, { op: 'trace-start', src: CIP, dst: `${VIP}:80`, count: 5 })).trace;
